@@ -1,0 +1,52 @@
+# Two commands set everything up on a fresh machine: `make book` and `make test`.
+# Each creates .venv if missing, installs the pinned stack, fetches MNIST, then works.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The first Python >= 3.11 on PATH (override with `make PYTHON=/path/to/python3.12 ...`).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# nbgrader runs `alembic` from PATH: the venv's bin must come first.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help setup data test lint book bench clean
+
+help:
+	@echo "make book   set up, then build the book into _build/html"
+	@echo "make test   set up, then run ruff and every test"
+	@echo "make bench  set up, then run the speed benchmark"
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 not found on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[book,grading,dev]'
+	@touch $@
+	@echo "installed into $(VENV)"
+
+setup: $(STAMP)
+
+data: setup
+	$(BIN)/python -m bpcourse fetch
+
+lint: setup
+	$(BIN)/ruff check bpcourse tests
+
+test: data lint
+	$(BIN)/python -m pytest
+	@echo "tests done; screenshots of the book (if built) are in _build/screenshots/"
+
+book: data
+	$(BIN)/python -m bpcourse.book_build
+	@echo "book built: open _build/html/index.html"
+
+bench: data
+	$(BIN)/python tests/bench.py
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache

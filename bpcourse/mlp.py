@@ -1,0 +1,223 @@
+"""A multilayer perceptron with matrix-form forward and backward passes.
+
+Shape convention (used everywhere in the book and the package): a batch is a row-major
+matrix, one example per row.
+
+    A[0] = X                          (n, n_0)
+    Z[l] = A[l-1] @ W_l + b_l         (n, n_l)     W_l: (n_{l-1}, n_l),  b_l: (n_l,)
+    A[l] = g_l(Z[l])                  (n, n_l)     g_L is the output activation
+
+Backward, with dX meaning dL/dX for the mean loss L over the batch:
+
+    dZ[L]      = (A[L] - Y) / n       for sigmoid + bce and softmax + cross_entropy
+    dW_l       = A[l-1].T @ dZ[l]
+    db_l       = dZ[l].sum(axis=0)
+    dA[l-1]    = dZ[l] @ W_l.T
+    dZ[l-1]    = dA[l-1] * g'(Z[l-1])
+
+See chapter 5.
+"""
+
+import numpy as np
+
+from . import _checks
+from .activations import ACTIVATIONS, DERIVATIVES, HIDDEN, OUTPUTS, softmax_backward
+from .losses import FUSED, LOSS_GRADS, LOSSES
+
+__all__ = ["INITS", "MLP"]
+
+# Initialisation schemes: each returns (W, b) for a layer with n_in inputs, n_out outputs.
+INITS = {
+    # He et al. (2015): keeps the variance of ReLU activations constant across layers.
+    "he": lambda rng, n_in, n_out: (
+        rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in), np.zeros(n_out)),
+    # Glorot & Bengio (2010), uniform: for sigmoid and tanh.
+    "xavier": lambda rng, n_in, n_out: (
+        rng.uniform(-1, 1, (n_in, n_out)) * np.sqrt(6.0 / (n_in + n_out)), np.zeros(n_out)),
+    # Nielsen's first network: weights and biases standard normal.
+    "normal": lambda rng, n_in, n_out: (
+        rng.standard_normal((n_in, n_out)), rng.standard_normal(n_out)),
+    # The reports' tiny uniform start: weights and biases in [0, 1e-4].
+    "uniform": lambda rng, n_in, n_out: (
+        rng.uniform(0, 1e-4, (n_in, n_out)), rng.uniform(0, 1e-4, n_out)),
+}
+DEFAULT_INIT = {"relu": "he", "sigmoid": "xavier", "tanh": "xavier"}
+
+# Output/loss pairs that make sense. The others are refused with a reason.
+_PAIRS = {
+    ("sigmoid", "bce"), ("softmax", "cross_entropy"),
+    ("sigmoid", "mse"), ("softmax", "mse"), ("identity", "mse"), ("softmax", "bce"),
+}
+_WHY_NOT = {
+    ("identity", "bce"): "bce needs outputs in (0, 1); use output='sigmoid'",
+    ("identity", "cross_entropy"): "cross_entropy needs probabilities; use output='softmax'",
+    ("sigmoid", "cross_entropy"): (
+        "sigmoid outputs do not sum to 1, so -sum y ln p is minimised by pushing every "
+        "output to 1; use output='softmax' with cross_entropy, or loss='bce' with sigmoid"),
+}
+
+
+class MLP:
+    """A fully connected network trained by backpropagation.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Layer widths from input to output, e.g. ``[784, 128, 10]``.
+    activation : {'sigmoid', 'relu', 'tanh'}
+        Activation of every hidden layer.
+    output : {'softmax', 'sigmoid', 'identity'}
+        Activation of the output layer.
+    loss : {'cross_entropy', 'bce', 'mse'}
+        Per-example loss; the network reports and differentiates its mean over the batch.
+    init : {'he', 'xavier', 'normal', 'uniform'} or None
+        Weight initialisation; None picks He for ReLU and Xavier for sigmoid and tanh.
+    seed : int or None
+        Seed of the initialisation.
+    dtype : {'float64', 'float32'}
+        float64 for teaching and gradient checks, float32 for speed. Every array of the
+        network stays in this dtype.
+
+    Attributes
+    ----------
+    params : dict of ndarray
+        ``"W1"``, ``"b1"``, ..., ``"WL"``, ``"bL"``; ``W_l`` is ``(n_{l-1}, n_l)``, ``b_l`` is ``(n_l,)``.
+    Z, A : list of ndarray
+        After ``forward``: ``Z[l]`` and ``A[l]`` for l = 1..L, with ``A[0] = X`` and ``Z[0] = None``.
+    """
+
+    def __init__(self, sizes, activation="relu", output="softmax", loss="cross_entropy",
+                 init=None, seed=None, dtype="float64"):
+        sizes = list(sizes)
+        if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
+            raise ValueError(
+                f"sizes must list at least two positive integers (inputs ... outputs), got {sizes}")
+        self.sizes = [int(s) for s in sizes]
+        self.activation = _checks.check_name("activation", activation, HIDDEN)
+        self.output = _checks.check_name("output", output, OUTPUTS)
+        self.loss_name = _checks.check_name("loss", loss, tuple(LOSSES))
+        if (output, loss) not in _PAIRS:
+            raise ValueError(f"output {output!r} with loss {loss!r} makes no sense: "
+                             f"{_WHY_NOT[(output, loss)]}")
+        if output == "softmax" and self.sizes[-1] < 2:
+            raise ValueError("output 'softmax' needs at least 2 outputs; use 'sigmoid' for one")
+        self.init = _checks.check_name("init", init or DEFAULT_INIT[activation], tuple(INITS))
+        self.dtype = _checks.as_dtype(dtype)
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        self.params = {}
+        for l in range(1, len(self.sizes)):
+            W, b = INITS[self.init](rng, self.sizes[l - 1], self.sizes[l])
+            self.params[f"W{l}"] = W.astype(self.dtype)
+            self.params[f"b{l}"] = b.astype(self.dtype)
+        self.Z, self.A = [], []
+
+    # -- structure -------------------------------------------------------------------
+    @property
+    def n_layers(self):
+        """Number of weight layers L (hidden layers + output layer)."""
+        return len(self.sizes) - 1
+
+    @property
+    def n_params(self):
+        """Total number of weights and biases."""
+        return sum(p.size for p in self.params.values())
+
+    def __repr__(self):
+        return (f"MLP({self.sizes}, activation={self.activation!r}, output={self.output!r}, "
+                f"loss={self.loss_name!r}, init={self.init!r}, dtype={self.dtype.name!r})")
+
+    def copy(self, dtype=None):
+        """A deep copy of the network, optionally converted to another dtype."""
+        net = MLP.__new__(MLP)
+        net.__dict__.update(self.__dict__)
+        net.dtype = _checks.as_dtype(dtype or self.dtype)
+        net.params = {k: v.astype(net.dtype, copy=True) for k, v in self.params.items()}
+        net.Z, net.A = [], []
+        return net
+
+    # -- forward ---------------------------------------------------------------------
+    def forward(self, X):
+        """Forward pass of a batch: X (n, n_0) -> P = A[L] (n, n_L); keeps every Z[l] and A[l]."""
+        return self._forward(_checks.check_X(X, self.sizes[0], self.dtype))
+
+    def _forward(self, X):
+        # Unchecked forward pass for the training loop (its data are checked once, up front).
+        g = ACTIVATIONS[self.activation]
+        self.Z, self.A = [None], [X]
+        A = X
+        L = self.n_layers
+        for l in range(1, L + 1):
+            Z = A @ self.params[f"W{l}"] + self.params[f"b{l}"]
+            A = (ACTIVATIONS[self.output] if l == L else g)(Z)
+            self.Z.append(Z)
+            self.A.append(A)
+        return A
+
+    def predict(self, X, batch_size=10000):
+        """Predicted class of each row of X: argmax of the outputs (threshold 0.5 for one output)."""
+        X = _checks.check_X(X, self.sizes[0], self.dtype)
+        P = np.concatenate([self._forward(X[i:i + batch_size])
+                            for i in range(0, len(X), batch_size)])
+        self.Z, self.A = [], []  # do not keep a 10k-row cache around
+        return (P[:, 0] > 0.5).astype(np.int64) if P.shape[1] == 1 else P.argmax(axis=1)
+
+    def accuracy(self, X, y):
+        """Fraction of rows of X whose predicted class equals the integer label y."""
+        y = _checks.check_labels(y, max(self.sizes[-1], 2))
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        return float(np.mean(self.predict(X) == y))
+
+    # -- loss ------------------------------------------------------------------------
+    def loss(self, P, Y):
+        """Mean over the batch of the per-example loss.
+
+        Y may be one-hot rows (n, n_L) or integer labels (n,). When P is the output of the
+        last ``forward`` call and the output/loss pair is fused, the loss is computed from
+        the logits Z[L], which stays exact for saturated units (|z| = 1000).
+        """
+        P = np.asarray(P)
+        if P.ndim != 2 or P.shape[1] != self.sizes[-1]:
+            raise ValueError(f"P must have shape (n, {self.sizes[-1]}), got {P.shape}")
+        Y = _checks.check_Y(Y, len(P), self.sizes[-1], self.dtype)
+        fused = FUSED.get((self.output, self.loss_name))
+        if fused is not None and self.A and P is self.A[-1]:
+            return fused(self.Z[-1], Y)
+        return LOSSES[self.loss_name](P, Y)
+
+    # -- backward --------------------------------------------------------------------
+    def backward(self, Y):
+        """Gradients of the mean loss of the last forward batch: a dict with params' keys.
+
+        Y may be one-hot rows (n, n_L) or integer labels (n,). The parameters are not
+        changed: an optimizer applies the gradients.
+        """
+        if not self.A:
+            raise RuntimeError("call forward(X) before backward(Y)")
+        Y = _checks.check_Y(Y, len(self.A[0]), self.sizes[-1], self.dtype)
+        return self._backward(Y)
+
+    def _backward(self, Y):
+        L = self.n_layers
+        P, n = self.A[L], len(self.A[0])
+        if (self.output, self.loss_name) in FUSED:
+            # sigmoid + bce and softmax + cross_entropy: the output derivative cancels
+            # the loss derivative's denominator, leaving (P - Y) / n.
+            dZ = (P - Y) / n
+        else:
+            dA = LOSS_GRADS[self.loss_name](P, Y)
+            if self.output == "softmax":
+                dZ = softmax_backward(dA, P)
+            else:
+                dZ = dA * DERIVATIVES[self.output](self.Z[L])
+        dZ = dZ.astype(self.dtype, copy=False)
+        grads = {}
+        g_prime = DERIVATIVES[self.activation]
+        for l in range(L, 0, -1):
+            grads[f"W{l}"] = self.A[l - 1].T @ dZ
+            grads[f"b{l}"] = dZ.sum(axis=0)
+            if l > 1:
+                dA_prev = dZ @ self.params[f"W{l}"].T
+                dZ = dA_prev * g_prime(self.Z[l - 1])
+        return {k: grads[k] for k in self.params}  # same order as params

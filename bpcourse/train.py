@@ -1,0 +1,143 @@
+"""The training loop: shuffled mini-batches, one optimizer step per batch, a history per epoch."""
+
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import _checks
+from .optim import SGD
+
+__all__ = ["fit", "evaluate"]
+
+
+def evaluate(net, X, y, batch_size=10000):
+    """Mean loss and accuracy of ``net`` on inputs X (n, n_0) with integer labels y (n,)."""
+    X = _checks.check_X(X, net.sizes[0], net.dtype)
+    y = _checks.check_labels(y, max(net.sizes[-1], 2))
+    return _evaluate(net, X, y, batch_size)
+
+
+def _evaluate(net, X, y, batch_size=10000):
+    total, correct = 0.0, 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for i in range(0, len(X), batch_size):
+            P = net._forward(X[i:i + batch_size])
+            yb = y[i:i + batch_size]
+            total += net.loss(P, yb) * len(yb)
+            correct += int(np.sum(_predicted(P) == yb))
+    net.Z, net.A = [], []
+    return total / len(X), correct / len(X)
+
+
+def _predicted(P):
+    return (P[:, 0] > 0.5).astype(np.int64) if P.shape[1] == 1 else P.argmax(axis=1)
+
+
+def _targets(y, n_out, dtype):
+    # Integer labels -> the (n, n_out) targets the loss expects (a column for one output).
+    if n_out == 1:
+        return y.astype(dtype).reshape(-1, 1)
+    return np.eye(n_out, dtype=dtype)[y]
+
+
+def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
+        progress=True):
+    """Train ``net`` with mini-batch gradient descent.
+
+    Parameters
+    ----------
+    net : MLP
+    train : (X, y)
+        Inputs (n, n_0) and integer labels (n,).
+    val : (X, y) or None
+        Validation data, evaluated after every epoch.
+    epochs, batch_size : int
+    optimizer : object with ``step(params, grads)``; default ``SGD(lr=0.1)``.
+    seed : int
+        Seeds the shuffling; every epoch visits the examples in a new random order.
+    progress : bool
+        Show a tqdm progress bar (a widget in Jupyter, text in a terminal).
+
+    Returns
+    -------
+    history : dict of lists, one entry per epoch
+        ``epoch``, ``train_loss`` and ``train_acc`` (averaged over the epoch's batches),
+        ``val_loss`` and ``val_acc`` (None without ``val``), ``seconds`` (training time
+        of the epoch, evaluation excluded).
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss becomes NaN or inf; the message names the epoch and batch.
+    """
+    X, y = _unpack(train, "train")
+    X = _checks.check_X(X, net.sizes[0], net.dtype, name="train X")
+    y = _checks.check_labels(y, max(net.sizes[-1], 2), name="train y")
+    if len(y) != len(X):
+        raise ValueError(f"train X has {len(X)} rows but train y has {len(y)} labels")
+    if val is not None:
+        Xv, yv = _unpack(val, "val")
+        Xv = _checks.check_X(Xv, net.sizes[0], net.dtype, name="val X")
+        yv = _checks.check_labels(yv, max(net.sizes[-1], 2), name="val y")
+        if len(yv) != len(Xv):
+            raise ValueError(f"val X has {len(Xv)} rows but val y has {len(yv)} labels")
+    if not (isinstance(epochs, (int, np.integer)) and epochs >= 1):
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    optimizer = optimizer if optimizer is not None else SGD(lr=0.1)
+    Y = _targets(y, net.sizes[-1], net.dtype)
+    n = len(X)
+    n_batches = -(-n // batch_size)
+    rng = np.random.default_rng(seed)
+    hist = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                            "seconds")}
+    bar = tqdm(total=epochs * n_batches, disable=not progress, unit="batch",
+               desc=f"training {net.sizes}", leave=True)
+    try:
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            order = rng.permutation(n)
+            loss_sum, correct = 0.0, 0
+            # Overflow is detected below from the loss, with a message that says what to do.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                for b in range(n_batches):
+                    idx = order[b * batch_size:(b + 1) * batch_size]
+                    P = net._forward(X[idx])
+                    L = net.loss(P, Y[idx])
+                    if not np.isfinite(L):
+                        raise FloatingPointError(
+                            f"loss became {'NaN' if np.isnan(L) else 'inf'} at epoch {epoch}, "
+                            f"batch {b + 1}: try a smaller learning rate "
+                            f"(lr={getattr(optimizer, 'lr', '?')})")
+                    optimizer.step(net.params, net._backward(Y[idx]))
+                    loss_sum += L * len(idx)
+                    correct += int(np.sum(_predicted(P) == y[idx]))
+                    bar.update(1)
+            hist["seconds"].append(time.perf_counter() - t0)
+            hist["epoch"].append(epoch)
+            hist["train_loss"].append(loss_sum / n)
+            hist["train_acc"].append(correct / n)
+            if val is not None:
+                vl, va = _evaluate(net, Xv, yv)
+            else:
+                vl = va = None
+            hist["val_loss"].append(vl)
+            hist["val_acc"].append(va)
+            post = {"loss": f"{loss_sum / n:.4f}", "acc": f"{correct / n:.4f}"}
+            if va is not None:
+                post["val_acc"] = f"{va:.4f}"
+            bar.set_postfix(post, refresh=False)
+    finally:
+        bar.close()
+        net.Z, net.A = [], []
+    return hist
+
+
+def _unpack(data, name):
+    try:
+        X, y = data
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a pair (X, y), got {type(data).__name__}") from err
+    return X, y
