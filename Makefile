@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs `alembic` from PATH: the venv's bin must come first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup data test lint book bench clean
+.PHONY: help setup data test lint book vendor bench clean
 
 help:
 	@echo "make book   set up, then build the book into _build/html"
@@ -41,9 +41,17 @@ test: data lint
 	$(BIN)/python -m pytest
 	@echo "tests done; screenshots of the book (if built) are in _build/screenshots/"
 
-book: data
-	$(BIN)/python -m bpcourse.book_build
+# Build the book: warnings (and so cell errors) fail it; execution is cached in _build.
+book: data vendor
+	@start=$$(date +%s); \
+	$(BIN)/jupyter-book build . -W -n --keep-going; rc=$$?; \
+	echo "book build took $$(( $$(date +%s) - start )) s"; \
+	if [ $$rc -ne 0 ]; then echo "book build FAILED (see warnings above)"; exit $$rc; fi
 	@echo "book built: open _build/html/index.html"
+
+# MathJax, the widget manager and require.js from the npm registry (pinned), for offline pages.
+vendor:
+	book/_scripts/fetch_js.sh
 
 bench: data
 	$(BIN)/python tests/bench.py
