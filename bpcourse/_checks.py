@@ -19,7 +19,8 @@ def as_dtype(dtype):
 def check_name(kind, name, allowed):
     """Raise ValueError unless name is one of allowed."""
     if name not in allowed:
-        raise ValueError(f"unknown {kind} {name!r}: expected one of {', '.join(map(repr, allowed))}")
+        expected = ", ".join(map(repr, allowed))
+        raise ValueError(f"unknown {kind} {name!r}: expected one of {expected}")
     return name
 
 
@@ -54,7 +55,9 @@ def check_labels(y, n_classes, name="y"):
     if y.dtype == bool:
         y = y.astype(np.int64)
     if not np.issubdtype(y.dtype, np.integer):
-        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        whole = np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) \
+            and np.all(y == np.round(y))
+        if whole:
             y = y.astype(np.int64)
         else:
             raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")

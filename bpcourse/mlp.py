@@ -81,9 +81,11 @@ class MLP:
     Attributes
     ----------
     params : dict of ndarray
-        ``"W1"``, ``"b1"``, ..., ``"WL"``, ``"bL"``; ``W_l`` is ``(n_{l-1}, n_l)``, ``b_l`` is ``(n_l,)``.
+        ``"W1"``, ``"b1"``, ..., ``"WL"``, ``"bL"``;
+        ``W_l`` is ``(n_{l-1}, n_l)``, ``b_l`` is ``(n_l,)``.
     Z, A : list of ndarray
-        After ``forward``: ``Z[l]`` and ``A[l]`` for l = 1..L, with ``A[0] = X`` and ``Z[0] = None``.
+        After ``forward``: ``Z[l]`` and ``A[l]`` for l = 1..L,
+        with ``A[0] = X`` and ``Z[0] = None``.
     """
 
     def __init__(self, sizes, activation="relu", output="softmax", loss="cross_entropy",
@@ -155,7 +157,7 @@ class MLP:
         return A
 
     def predict(self, X, batch_size=10000):
-        """Predicted class of each row of X: argmax of the outputs (threshold 0.5 for one output)."""
+        """Predicted class of each row of X: argmax of the outputs (p > 0.5 for one output)."""
         X = _checks.check_X(X, self.sizes[0], self.dtype)
         P = np.concatenate([self._forward(X[i:i + batch_size])
                             for i in range(0, len(X), batch_size)])

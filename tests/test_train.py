@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import bpcourse as bp
+
+
+def test_history_fields_and_learning():
+    X, y = bp.datasets.linear(200, seed=0)
+    Xv, yv = bp.datasets.linear(100, seed=1)
+    net = bp.MLP([2, 8, 2], activation="tanh", seed=0)
+    hist = bp.fit(net, (X, y), val=(Xv, yv), epochs=30, batch_size=16,
+                  optimizer=bp.SGD(lr=0.5), progress=False)
+    assert hist["epoch"] == list(range(1, 31))
+    for k in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds"):
+        assert len(hist[k]) == 30
+    assert hist["train_loss"][-1] < hist["train_loss"][0] / 2
+    assert hist["val_acc"][-1] >= 0.95
+    assert all(s > 0 for s in hist["seconds"])
+
+
+def test_without_val_records_none():
+    X, y = bp.datasets.linear(50, seed=0)
+    hist = bp.fit(bp.MLP([2, 3, 2], seed=0), (X, y), epochs=2, progress=False)
+    assert hist["val_loss"] == [None, None] and hist["val_acc"] == [None, None]
+
+
+def test_seed_makes_training_reproducible_and_shuffles():
+    X, y = bp.datasets.xor(64, seed=0)
+    runs = []
+    for seed in (3, 3, 4):
+        net = bp.MLP([2, 4, 2], seed=0)
+        bp.fit(net, (X, y), epochs=3, batch_size=8, seed=seed, progress=False)
+        runs.append(net.params["W1"].copy())
+    assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])  # another shuffling order, other weights
+
+
+def test_xor_is_learned():
+    X, y = bp.datasets.xor(200, seed=0)
+    net = bp.MLP([2, 8, 1], activation="tanh", output="sigmoid", loss="bce", seed=0)
+    bp.fit(net, (X, y), epochs=200, batch_size=20, optimizer=bp.SGD(lr=0.5, momentum=0.9),
+           progress=False)
+    assert net.accuracy(X, y) == 1.0
+
+
+def test_nan_loss_stops_with_a_clear_error():
+    # A linear output with MSE and a far too large step diverges to inf, then NaN.
+    X, y = bp.datasets.linear(256, seed=0)
+    net = bp.MLP([2, 16, 1], activation="relu", output="identity", loss="mse", seed=0)
+    with pytest.raises(FloatingPointError,
+                       match=r"loss became (NaN|inf) at epoch \d+, batch \d+: try a smaller "
+                             r"learning rate"):
+        bp.fit(net, (X, y), epochs=20, batch_size=32, optimizer=bp.SGD(lr=50.0),
+               progress=False)
+
+
+def test_fit_rejects_bad_data():
+    X, y = bp.datasets.linear(20, seed=0)
+    net = bp.MLP([2, 3, 2], seed=0)
+    with pytest.raises(ValueError, match="train X has 3 columns"):
+        bp.fit(net, (np.ones((20, 3)), y), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="train y has labels out of range"):
+        bp.fit(net, (X, y + 5), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="20 rows but train y has 19"):
+        bp.fit(net, (X, y[:19]), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="val X has 1 columns"):
+        bp.fit(net, (X, y), val=(np.ones((4, 1)), y[:4]), epochs=1, progress=False)
+    with pytest.raises(TypeError, match="train must be a pair"):
+        bp.fit(net, X, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        bp.fit(net, (X, y), epochs=0, progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        bp.fit(net, (X, y), batch_size=0, progress=False)
+
+
+def test_progress_bar_goes_to_stderr(capsys):
+    X, y = bp.datasets.linear(32, seed=0)
+    bp.fit(bp.MLP([2, 3, 2], seed=0), (X, y), epochs=2, batch_size=8, progress=True)
+    err = capsys.readouterr().err
+    assert "8/8" in err and "loss=" in err
+
+
+def test_evaluate(rng):
+    X, y = bp.datasets.linear(40, seed=0)
+    net = bp.MLP([2, 3, 2], seed=0)
+    loss, acc = bp.evaluate(net, X, y)
+    P = net.forward(X)
+    assert loss == pytest.approx(net.loss(P, y))
+    assert acc == net.accuracy(X, y)
