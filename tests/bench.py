@@ -1,0 +1,147 @@
+"""Speed benchmark (`make bench`): bpcourse.fit against a minimal hand-written NumPy loop.
+
+784-128-10, ReLU, softmax + cross-entropy, batch 64, float32, SGD lr 0.1, on the 60,000
+standard training images. Each contender runs in its own process (so peak memory is its
+own); the figure is the median seconds per epoch, best of the repeats. Prints figures;
+it does not pass or fail.
+"""
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SIZES, BATCH, LR, EPOCHS, REPEATS = [784, 128, 10], 64, 0.1, 3, 2
+
+
+def _data():
+    import bpcourse as bp
+    (X, y), _ = bp.load_mnist(split="standard")
+    return X, y
+
+
+def run_bpcourse():
+    import bpcourse as bp
+    X, y = _data()
+    net = bp.MLP(SIZES, activation="relu", output="softmax", loss="cross_entropy", seed=0,
+                 dtype="float32")
+    hist = bp.fit(net, (X, y), epochs=EPOCHS, batch_size=BATCH, optimizer=bp.SGD(lr=LR),
+                  seed=0, progress=False)
+    return hist["seconds"], net.accuracy(X, y)
+
+
+def run_numpy():
+    """The same math written out with nothing around it."""
+    X, y = _data()
+    rng = np.random.default_rng(0)
+    W1 = (rng.standard_normal((784, 128)) * np.sqrt(2 / 784)).astype(np.float32)
+    b1 = np.zeros(128, np.float32)
+    W2 = (rng.standard_normal((128, 10)) * np.sqrt(2 / 128)).astype(np.float32)
+    b2 = np.zeros(10, np.float32)
+    Y = np.eye(10, dtype=np.float32)[y]
+    seconds = []
+    for _ in range(EPOCHS):
+        t0 = time.perf_counter()
+        order = rng.permutation(len(X))
+        for i in range(0, len(X), BATCH):
+            idx = order[i:i + BATCH]
+            Xb, Yb = X[idx], Y[idx]
+            Z1 = Xb @ W1 + b1
+            A1 = np.maximum(Z1, 0)
+            Z2 = A1 @ W2 + b2
+            m = Z2.max(axis=1, keepdims=True)
+            E = np.exp(Z2 - m)
+            S = E.sum(axis=1, keepdims=True)
+            P = E / S
+            loss = float(np.sum(Yb * (m + np.log(S) - Z2)) / len(Xb))
+            if not np.isfinite(loss):
+                raise FloatingPointError("diverged")
+            dZ2 = (P - Yb) / len(Xb)
+            dW2, db2 = A1.T @ dZ2, dZ2.sum(axis=0)
+            dZ1 = (dZ2 @ W2.T) * (Z1 > 0)
+            dW1, db1 = Xb.T @ dZ1, dZ1.sum(axis=0)
+            W1 -= LR * dW1
+            b1 -= LR * db1
+            W2 -= LR * dW2
+            b2 -= LR * db2
+        seconds.append(time.perf_counter() - t0)
+    acc = float(np.mean((np.maximum(X @ W1 + b1, 0) @ W2 + b2).argmax(axis=1) == y))
+    return seconds, acc
+
+
+def run_torch():
+    import torch
+    X, y = _data()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(),
+                                torch.nn.Linear(128, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    seconds = []
+    for _ in range(EPOCHS):
+        t0 = time.perf_counter()
+        order = torch.randperm(len(Xt))
+        for i in range(0, len(Xt), BATCH):
+            idx = order[i:i + BATCH]
+            opt.zero_grad()
+            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        seconds.append(time.perf_counter() - t0)
+    with torch.no_grad():
+        acc = float((model(Xt).argmax(1) == yt).float().mean())
+    return seconds, acc
+
+
+def _child(name):
+    seconds, acc = {"bpcourse": run_bpcourse, "numpy": run_numpy, "torch": run_torch}[name]()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "acc": acc, "peak_mb": peak_mb}))
+
+
+def _measure(name):
+    out = subprocess.run([sys.executable, __file__, name], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"{name} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    import importlib.util
+    names = ["bpcourse", "numpy"]
+    if importlib.util.find_spec("torch"):
+        names.append("torch")
+    best = {}
+    for _ in range(REPEATS):  # interleaved, so drift in machine load hits all alike
+        for name in names:
+            r = _measure(name)
+            r["per_epoch"] = statistics.median(r["seconds"])
+            if name not in best or r["per_epoch"] < best[name]["per_epoch"]:
+                best[name] = r
+    print(f"784-128-10 ReLU/softmax, batch {BATCH}, float32, 60,000 images, median of "
+          f"{EPOCHS} epochs, best of {REPEATS} runs")
+    for name in names:
+        r = best[name]
+        print(f"  {name:9s} {r['per_epoch']:.3f} s/epoch   train acc {r['acc']:.4f}   "
+              f"peak memory {r['peak_mb']:.0f} MB")
+    ratio = best["bpcourse"]["per_epoch"] / best["numpy"]["per_epoch"]
+    print(f"ratio bpcourse / minimal NumPy loop: {ratio:.2f} (target <= 1.15)")
+    if "torch" in best:
+        r = best["bpcourse"]["per_epoch"] / best["torch"]["per_epoch"]
+        print(f"ratio bpcourse / PyTorch CPU: {r:.2f} (target < 1)")
+    else:
+        print("PyTorch not installed: no PyTorch figure (pip install torch==2.13.0 to add it)")
+    print(f"peak memory of the bpcourse run: {best['bpcourse']['peak_mb']:.0f} MB "
+          f"(target <= 1024 MB)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        _child(sys.argv[1])
+    else:
+        main()
