@@ -182,7 +182,9 @@ class MLP:
         P = np.asarray(P)
         if P.ndim != 2 or P.shape[1] != self.sizes[-1]:
             raise ValueError(f"P must have shape (n, {self.sizes[-1]}), got {P.shape}")
-        Y = _checks.check_Y(Y, len(P), self.sizes[-1], self.dtype)
+        return self._loss(P, _checks.check_Y(Y, len(P), self.sizes[-1], self.dtype))
+
+    def _loss(self, P, Y):
         fused = FUSED.get((self.output, self.loss_name))
         if fused is not None and self.A and P is self.A[-1]:
             return fused(self.Z[-1], Y)

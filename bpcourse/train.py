@@ -104,14 +104,15 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for b in range(n_batches):
                     idx = order[b * batch_size:(b + 1) * batch_size]
+                    Yb = Y[idx]
                     P = net._forward(X[idx])
-                    L = net.loss(P, Y[idx])
+                    L = net._loss(P, Yb)
                     if not np.isfinite(L):
                         raise FloatingPointError(
                             f"loss became {'NaN' if np.isnan(L) else 'inf'} at epoch {epoch}, "
                             f"batch {b + 1}: try a smaller learning rate "
                             f"(lr={getattr(optimizer, 'lr', '?')})")
-                    optimizer.step(net.params, net._backward(Y[idx]))
+                    optimizer.step(net.params, net._backward(Yb))
                     loss_sum += L * len(idx)
                     correct += int(np.sum(_predicted(P) == y[idx]))
                     bar.update(1)
