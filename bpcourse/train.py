@@ -42,7 +42,7 @@ def _targets(y, n_out, dtype):
 
 
 def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
-        progress=True):
+        progress=True, on_batch=None, on_epoch=None):
     """Train ``net`` with mini-batch gradient descent.
 
     Parameters
@@ -58,6 +58,12 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         Seeds the shuffling; every epoch visits the examples in a new random order.
     progress : bool
         Show a tqdm progress bar (a widget in Jupyter, text in a terminal).
+    on_batch : callable or None
+        ``on_batch(net, grads, epoch, batch)`` after every optimizer step (e.g. to record
+        gradient norms per layer).
+    on_epoch : callable or None
+        ``on_epoch(net, hist)`` after every epoch, once ``hist`` holds that epoch (e.g. to
+        add test accuracy to the history).
 
     Returns
     -------
@@ -112,7 +118,10 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
                             f"loss became {'NaN' if np.isnan(L) else 'inf'} at epoch {epoch}, "
                             f"batch {b + 1}: try a smaller learning rate "
                             f"(lr={getattr(optimizer, 'lr', '?')})")
-                    optimizer.step(net.params, net._backward(Yb))
+                    grads = net._backward(Yb)
+                    optimizer.step(net.params, grads)
+                    if on_batch is not None:
+                        on_batch(net, grads, epoch, b + 1)
                     loss_sum += L * len(idx)
                     correct += int(np.sum(_predicted(P) == y[idx]))
                     bar.update(1)
@@ -130,6 +139,8 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
             if va is not None:
                 post["val_acc"] = f"{va:.4f}"
             bar.set_postfix(post, refresh=False)
+            if on_epoch is not None:
+                on_epoch(net, hist)
     finally:
         bar.close()
         net.Z, net.A = [], []

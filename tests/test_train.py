@@ -88,3 +88,15 @@ def test_evaluate(rng):
     P = net.forward(X)
     assert loss == pytest.approx(net.loss(P, y))
     assert acc == net.accuracy(X, y)
+
+
+def test_hooks_are_called():
+    X, y = bp.datasets.linear(40, seed=0)
+    net = bp.MLP([2, 3, 2], seed=0)
+    seen, epochs = [], []
+    bp.fit(net, (X, y), epochs=2, batch_size=16, progress=False,
+           on_batch=lambda n, g, e, b: seen.append((e, b, sorted(g))),
+           on_epoch=lambda n, h: epochs.append(list(h["epoch"])))
+    assert [s[:2] for s in seen] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    assert seen[0][2] == ["W1", "W2", "b1", "b2"]
+    assert epochs == [[1], [1, 2]]

@@ -1,0 +1,219 @@
+"""Sweeps over training configurations, cached on disk, returned as a tidy table.
+
+A configuration is a dict; unspecified keys take ``DEFAULTS``. ``sweep`` runs every
+configuration (x every seed), reusing finished runs from the cache, and returns a
+``Table`` with one row per run: the configuration, final metrics, per-epoch histories
+and seconds per epoch. See chapters 8-12.
+
+    rows = sweep(grid(activation=["sigmoid", "relu"], hidden=[(50,), (150,)]),
+                 base={"epochs": 5}, seeds=[0, 1])
+    rows.summary(by=["activation", "hidden"], metric="test_acc")
+"""
+
+import hashlib
+import html
+import inspect
+import json
+import os
+import statistics
+import time
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import activations, data, losses, mlp, optim, train
+from .io import load_json
+from .mlp import MLP
+from .optim import SGD
+
+__all__ = ["DEFAULTS", "Table", "grid", "run", "runs_home", "sweep"]
+
+DEFAULTS = {
+    "hidden": (128,),          # hidden layer widths
+    "activation": "relu",
+    "output": "softmax",
+    "loss": "cross_entropy",
+    "init": None,              # None: He for ReLU, Xavier for sigmoid/tanh
+    "lr": 0.1,
+    "momentum": 0.0,
+    "batch_size": 64,
+    "epochs": 10,
+    "train_size": None,        # None: all 50,000 training images; N: the first N
+    "train_on": "train",       # "train", or "train+val" (validation images appended)
+    "start_from": None,        # path of a saved JSON model to continue from
+    "dtype": "float32",
+    "seed": 0,
+}
+
+
+def runs_home():
+    """Where finished runs are cached: ``$BPCOURSE_RUNS``, else ``<data_home>/runs``."""
+    return Path(os.environ.get("BPCOURSE_RUNS") or data.data_home() / "runs")
+
+
+def grid(**axes):
+    """All combinations of the given values: grid(lr=[0.1, 0.01], batch_size=[64]) -> 2 dicts."""
+    keys = list(axes)
+    return [dict(zip(keys, values, strict=True)) for values in product(*axes.values())]
+
+
+def _normalise(config):
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown configuration key(s) {sorted(unknown)}: expected some of "
+                         f"{sorted(DEFAULTS)}")
+    c = {**DEFAULTS, **config}
+    c["hidden"] = tuple(int(h) for h in c["hidden"])
+    if c["train_on"] not in ("train", "train+val"):
+        raise ValueError(f"train_on must be 'train' or 'train+val', got {c['train_on']!r}")
+    return c
+
+
+# The key of a run covers its configuration and the code that computes it, so a change to
+# the package invalidates old results instead of silently reusing them.
+_CODE = hashlib.sha256("".join(
+    inspect.getsource(m) for m in (activations, losses, mlp, optim, train)
+).encode() + data.CONTENT_SHA256.encode()).hexdigest()[:16]
+
+
+def _key(c):
+    keyed = dict(c)
+    if c["start_from"] is not None:
+        keyed["start_from"] = hashlib.sha256(Path(c["start_from"]).read_bytes()).hexdigest()
+    blob = json.dumps(keyed, sort_keys=True, default=str) + _CODE
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+_MNIST = {}
+
+
+def _mnist(dtype):
+    if dtype not in _MNIST:
+        _MNIST[dtype] = data.load_mnist(dtype=dtype, progress=False)
+    return _MNIST[dtype]
+
+
+def run(config, cache=True, progress=False, save_model=None):
+    """Train one configuration on MNIST (Nielsen's split) and return its result row.
+
+    The row holds the configuration, ``train_acc``/``val_acc``/``test_acc`` and losses
+    after the last epoch, ``best_val_acc`` and ``best_epoch``, ``seconds_per_epoch``, and
+    ``history`` (per-epoch lists, including ``test_acc``). ``save_model`` writes the
+    trained network as JSON (the run is then always trained, never read from cache).
+    """
+    c = _normalise(config)
+    path = runs_home() / f"{_key(c)}.json"
+    if cache and save_model is None and path.exists():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            path.unlink()  # a damaged cache entry is recomputed
+    (Xtr, ytr), (Xva, yva), (Xte, yte) = _mnist(c["dtype"])
+    if c["train_size"]:
+        Xtr, ytr = Xtr[:c["train_size"]], ytr[:c["train_size"]]
+    if c["train_on"] == "train+val":
+        Xtr, ytr = np.concatenate([Xtr, Xva]), np.concatenate([ytr, yva])
+    if c["start_from"] is not None:
+        net = load_json(c["start_from"]).copy(dtype=c["dtype"])
+    else:
+        net = MLP([784, *c["hidden"], 10], activation=c["activation"], output=c["output"],
+                  loss=c["loss"], init=c["init"], seed=c["seed"], dtype=c["dtype"])
+
+    def track_test(net, hist):
+        hist.setdefault("test_acc", []).append(net.accuracy(Xte, yte))
+
+    t0 = time.perf_counter()
+    hist = train.fit(net, (Xtr, ytr), val=(Xva, yva), epochs=c["epochs"],
+                     batch_size=c["batch_size"], seed=c["seed"], progress=progress,
+                     optimizer=SGD(lr=c["lr"], momentum=c["momentum"]), on_epoch=track_test)
+    test_loss, test_acc = train.evaluate(net, Xte, yte)
+    best = int(np.argmax(hist["val_acc"]))
+    row = {**c, "hidden": list(c["hidden"]), "key": _key(c),
+           "train_acc": hist["train_acc"][-1], "val_acc": hist["val_acc"][-1],
+           "test_acc": test_acc, "train_loss": hist["train_loss"][-1],
+           "val_loss": hist["val_loss"][-1], "test_loss": test_loss,
+           "best_val_acc": hist["val_acc"][best], "best_epoch": best + 1,
+           "seconds_per_epoch": float(np.mean(hist["seconds"])),
+           "wall_seconds": time.perf_counter() - t0, "history": hist}
+    if save_model is not None:
+        from .io import save_json
+        save_json(net, save_model)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(row))
+        tmp.replace(path)
+    return row
+
+
+def sweep(configs, base=None, seeds=(0,), cache=True, progress=True):
+    """Run every configuration (merged over ``base``) for every seed; one progress bar.
+
+    Returns a ``Table`` of result rows in the order given (configuration-major, then seed).
+    """
+    todo = [{**(base or {}), **cfg, "seed": s} for cfg in configs for s in seeds]
+    rows = []
+    bar = tqdm(todo, desc="sweep", unit="run", disable=not progress)
+    for cfg in bar:
+        bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in cfg.items() if k != "seed"),
+                            refresh=False)
+        rows.append(run(cfg, cache=cache))
+    return Table(rows)
+
+
+class Table:
+    """A list of result rows (dicts) with a summary by group and a readable display."""
+
+    def __init__(self, rows):
+        self.rows = list(rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+    def where(self, **match):
+        """Rows whose fields equal the given values (``hidden`` compared as a list)."""
+        norm = {k: list(v) if isinstance(v, tuple) else v for k, v in match.items()}
+        return Table(r for r in self.rows if all(r[k] == v for k, v in norm.items()))
+
+    def column(self, name):
+        return [r[name] for r in self.rows]
+
+    def summary(self, by, metrics=("test_acc", "seconds_per_epoch")):
+        """Mean and standard deviation of each metric over the rows of each group (seeds)."""
+        groups = {}
+        for r in self.rows:
+            groups.setdefault(tuple(json.dumps(r[k]) for k in by), []).append(r)
+        out = []
+        for key, rs in groups.items():
+            row = {k: json.loads(v) for k, v in zip(by, key, strict=True)}
+            row["n"] = len(rs)
+            for m in metrics:
+                vals = [r[m] for r in rs]
+                row[m] = statistics.fmean(vals)
+                row[f"{m}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            out.append(row)
+        return Table(out)
+
+    def _repr_html_(self):
+        if not self.rows:
+            return "<p>(no rows)</p>"
+        cols = [k for k in self.rows[0] if k not in ("history", "key")]
+
+        def fmt(v):
+            return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
+
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{fmt(r[c])}</td>" for c in cols) + "</tr>"
+                       for r in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __repr__(self):
+        return f"Table({len(self.rows)} rows)"
