@@ -1,0 +1,284 @@
+"""The book builds with warnings as errors, and every chapter renders in a real browser.
+
+``test_book_builds`` rebuilds every page (``--all``: ``-W`` on an unchanged ``_build``
+re-reads nothing and so reports nothing) with the notebook execution cache kept, so only
+chapters whose code changed are re-executed. The browser tests then open each page of
+``_toc.yml`` in headless Chromium with the network blocked and check that
+
+* MathJax typeset the math (``mjx-container`` elements) and no raw TeX is left in the text,
+* every ``<img>`` points at a non-empty image (a data URI or a file in ``_build/html``),
+* the saved ipywidgets views rendered (``.jupyter-widgets`` elements) on pages that have some,
+* every local link (``href``/``src``) resolves to a file, and its ``#fragment`` to an id,
+* no script or stylesheet is loaded from the network.
+
+A full-page screenshot of each page is saved under
+``_build/screenshots/`` for a human to look at. Without Chromium the browser tests are skipped.
+``test_checker_catches_broken_page`` makes sure the checks can fail.
+"""
+
+import base64
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+BIN = Path(sys.executable).parent
+CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium",
+                             shutil.which("chromium-browser")) if p and Path(p).exists()), None)
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium not found (install Debian's `chromium`); browser checks skipped")
+
+# Pages that must carry interactive widgets (their saved views must render).
+WIDGET_PAGES = {"book/02-sigmoid-neuron"}
+# Raw TeX that must not survive typesetting (in text outside code, scripts and math output).
+RAW_TEX = re.compile(r"\\frac|\$\$|\\begin\{|\\\(|\\\)|\\\[|\\\]|\\sigma|\\partial")
+
+
+def toc_pages():
+    """Document names of the book, in _toc.yml order (root first)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                pages.append(e["file"])
+            walk(e.get("sections"))
+
+    for part in toc.get("parts", [toc]):
+        walk(part.get("chapters"))
+    return [str(Path(p).with_suffix("")) for p in pages]
+
+
+PAGES = toc_pages()
+
+
+# -- building ----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def built_book():
+    """Build the book once per session (all pages re-read, execution cache kept)."""
+    fetch = subprocess.run(["bash", str(ROOT / "book/_scripts/fetch_js.sh")],
+                           capture_output=True, text=True)
+    if fetch.returncode:
+        pytest.fail(f"fetching MathJax/widget JS from npm failed:\n{fetch.stderr}")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(BIN / "jupyter-book"), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    return proc, seconds
+
+
+@pytest.mark.slow
+def test_book_builds(built_book):
+    """jupyter-book build -W -n --keep-going succeeds: no warning, no cell error."""
+    proc, seconds = built_book
+    log = proc.stdout + proc.stderr
+    warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+    warnings = [w for w in warnings if "[IPKernelApp]" not in w]
+    assert proc.returncode == 0, (
+        f"the book failed to build ({seconds:.0f} s); warnings and errors:\n"
+        + "\n".join(warnings[:40]) + f"\n--- end of log ---\n{log[-3000:]}")
+    assert not warnings, "the build succeeded but logged:\n" + "\n".join(warnings)
+    for page in PAGES:
+        assert (HTML / f"{page}.html").is_file(), f"{page}.html was not built"
+    print(f"book built in {seconds:.1f} s")
+
+
+# -- reading pages -----------------------------------------------------------------------
+class _Page(HTMLParser):
+    """Collects ids, links, images, scripts and the visible text of an HTML page."""
+
+    SKIP = {"script", "style", "pre", "code", "textarea", "mjx-container", "svg", "math"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids, self.links, self.imgs, self.scripts, self.styles = set(), [], [], [], []
+        self.text, self.classes, self._skip = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if a.get("name") and tag == "a":
+            self.ids.add(a["name"])
+        if a.get("class"):
+            self.classes.append(a["class"])
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        if tag == "img":
+            self.imgs.append(a.get("src") or "")
+        if tag == "script" and a.get("src"):
+            self.scripts.append(a["src"])
+        if tag == "link" and a.get("href"):
+            self.styles.append(a["href"])
+        if tag in self.SKIP:
+            self._skip.append(tag)
+
+    def handle_endtag(self, tag):
+        if self._skip and self._skip[-1] == tag:
+            self._skip.pop()
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+def parse(html):
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+def chromium(args, timeout=90):
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+               "--no-first-run", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", f"--user-data-dir={profile}",
+               # No network at all: every host resolves to nothing, every proxy is refused.
+               "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+               "--allow-file-access-from-files", "--virtual-time-budget=15000", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def render(path):
+    """The DOM of a local HTML file after its scripts ran (MathJax, widgets)."""
+    proc = chromium(["--dump-dom", path.as_uri()])
+    assert proc.returncode == 0, f"chromium failed on {path}:\n{proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def screenshot(url, out, height=16000):
+    """A full-page screenshot: a tall window, then long blank stretches cut out."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    chromium([f"--screenshot={out}", f"--window-size=1200,{height}", "--hide-scrollbars", url])
+    try:
+        import numpy as np
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        return
+    img = Image.open(out).convert("RGB")
+    ink = np.asarray(img.convert("L"))[:, 250:].min(axis=1) < 245
+    rows, last, blank = [], 0, 0
+    for y, has_ink in enumerate(ink):
+        blank = 0 if has_ink else blank + 1
+        if blank < 200:  # keep at most 200 blank rows in a row
+            rows.append(y)
+            last = y if has_ink else last
+    rows = [y for y in rows if y <= last + 40]
+    Image.fromarray(np.asarray(img)[rows]).save(out)
+
+
+def _image_ok(src, page_path, site):
+    """Why the image `src` of page `page_path` would not load, or None."""
+    if src.startswith("data:"):
+        head, _, data = src.partition(",")
+        raw = base64.b64decode(data) if head.endswith(";base64") else unquote(data).encode()
+        return None if len(raw) > 100 else f"empty data URI image ({len(raw)} bytes)"
+    parts = urlsplit(src)
+    if parts.scheme or parts.netloc:
+        return f"image loaded from the network: {src}"
+    target = (page_path.parent / unquote(parts.path)).resolve()
+    if not target.is_relative_to(site.resolve()):
+        return f"image outside the site: {src}"
+    if not target.is_file() or target.stat().st_size == 0:
+        return f"missing or empty image: {src}"
+    return None
+
+
+def check_page(page_path, dom, site, widgets_required=False):
+    """Every problem of one rendered page, as a list of messages (empty when fine)."""
+    problems = []
+    static = parse(page_path.read_text(encoding="utf-8"))
+    rendered = parse(dom)
+    # Math: the page source has math, so the DOM must have typeset it and left no raw TeX.
+    has_math = any("math" in c.split() for c in static.classes)
+    n_mjx = dom.count("<mjx-container")
+    if has_math and n_mjx == 0:
+        problems.append("math on the page but no <mjx-container>: MathJax did not typeset it")
+    raw = sorted({m.group(0) for m in RAW_TEX.finditer(" ".join(rendered.text))})
+    if raw:
+        problems.append(f"raw TeX left in the text: {raw}")
+    # Images.
+    for src in rendered.imgs:
+        why = _image_ok(src, page_path, site)
+        if why:
+            problems.append(why)
+    # Widgets: every saved view must have rendered.
+    n_views = len(re.findall(r'type="application/vnd\.jupyter\.widget-view\+json"',
+                             page_path.read_text(encoding="utf-8")))
+    n_rendered = sum("jupyter-widgets" in c.split() for c in rendered.classes)
+    if widgets_required and n_views == 0:
+        problems.append("no saved widget view on a page that must have one")
+    if n_views and n_rendered < n_views:
+        problems.append(f"{n_views} widget views saved but {n_rendered} rendered")
+    # Nothing from the network.
+    for url in static.scripts + [s for s in static.styles if s.endswith(".css")]:
+        if urlsplit(url).scheme in ("http", "https") or url.startswith("//"):
+            problems.append(f"loads {url} from the network")
+    # Local links and their fragments.
+    for href in static.links + static.scripts + static.styles:
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc or href.startswith("#") and not href[1:]:
+            continue
+        target = page_path if not parts.path else (page_path.parent / unquote(parts.path))
+        if not target.exists():
+            problems.append(f"broken link: {href}")
+            continue
+        if parts.fragment and target.suffix == ".html":
+            ids = static.ids if target == page_path else parse(target.read_text("utf-8")).ids
+            if unquote(parts.fragment) not in ids:
+                problems.append(f"broken anchor: {href}")
+    return problems
+
+
+# -- the browser checks ------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline(built_book, page):
+    """The page's math, images, widgets and links all work with no network."""
+    proc, _ = built_book
+    if proc.returncode:
+        pytest.fail("the book did not build (see test_book_builds)")
+    path = HTML / f"{page}.html"
+    dom = render(path)
+    screenshot(path.as_uri(), SHOTS / f"{page.replace('/', '_')}.png")
+    problems = check_page(path, dom, HTML, widgets_required=page in WIDGET_PAGES)
+    assert not problems, f"{page}.html:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_checker_catches_broken_page(tmp_path):
+    """A page with raw TeX, a missing image, a dead link and an unrendered widget fails."""
+    page = tmp_path / "broken.html"
+    page.write_text(
+        '<html><body><div class="math notranslate nohighlight">$$\\frac{1}{2}$$</div>'
+        '<p>\\(\\sigma(a)\\)</p><img src="_images/missing.png">'
+        '<a href="nowhere.html">dead</a><a href="#no-such-id">dead anchor</a>'
+        '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "x"}</script>'
+        '</body></html>', encoding="utf-8")
+    problems = "\n".join(check_page(page, render(page), tmp_path, widgets_required=True))
+    for expected in ["no <mjx-container>", "raw TeX", "missing or empty image",
+                     "broken link: nowhere.html", "broken anchor: #no-such-id",
+                     "1 widget views saved but 0 rendered"]:
+        assert expected in problems, f"the checker missed '{expected}':\n{problems}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-v", *sys.argv[1:]]))
