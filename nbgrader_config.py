@@ -1,0 +1,38 @@
+# nbgrader configuration of the bpcourse assignments (nbgrader 0.9.6).
+#
+#   solutions/<ps>/<ps>.ipynb     source: the instructor's notebooks, solutions and hidden tests
+#   assignments/<ps>/<ps>.ipynb   release: what students get (committed; `make release`)
+#   _grading/                     git-ignored: submitted/, autograded/, feedback/, gradebook.db
+#
+# The course root is the folder holding this file, wherever nbgrader is started from, so a
+# copy of the course (as the tests make) grades into its own _grading/ folder.
+import os
+
+c = get_config()  # noqa: F821 (defined by traitlets when it runs this file)
+
+root = os.path.dirname(os.path.abspath(__file__))
+grading = os.path.join(root, "_grading")
+os.makedirs(grading, exist_ok=True)  # sqlite does not create the folder of its database
+
+c.CourseDirectory.root = root
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.CourseDirectory.submitted_directory = os.path.join(grading, "submitted")
+c.CourseDirectory.autograded_directory = os.path.join(grading, "autograded")
+c.CourseDirectory.feedback_directory = os.path.join(grading, "feedback")
+c.CourseDirectory.solution_directory = os.path.join(grading, "solution")
+c.CourseDirectory.source_with_tests_directory = os.path.join(grading, "source_with_tests")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(grading, "gradebook.db")
+c.CourseDirectory.course_id = "bpcourse"
+# Only notebooks are course material; never copy caches or a student's scratch files.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "*.json", "*.png",
+]
+
+# Every cell gets this long: the ps4 training cell needs a few seconds on a laptop, so 120 s
+# leaves a wide margin, and an infinite loop is still interrupted (nbgrader then goes on
+# with the next cell, so the behaviours that work keep their points).
+c.ExecutePreprocessor.timeout = 120
+
+# Students' notebooks record no per-user kernel; grade with the default Python kernel.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
