@@ -5,7 +5,7 @@
     hist = bp.fit(net, (X, y), val=(Xv, yv), epochs=5, optimizer=bp.SGD(lr=0.1))
 """
 
-from . import activations, datasets, losses, plots
+from . import activations, datasets, experiments, losses, plots
 from .data import load_mnist
 from .datasets import one_hot
 from .gradcheck import gradcheck, numerical_gradient, relative_error
@@ -22,6 +22,7 @@ __all__ = [
     "activations",
     "datasets",
     "evaluate",
+    "experiments",
     "fit",
     "gradcheck",
     "load_json",

@@ -60,7 +60,8 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         Show a tqdm progress bar (a widget in Jupyter, text in a terminal).
     on_batch : callable or None
         ``on_batch(net, grads, epoch, batch)`` after every optimizer step (e.g. to record
-        gradient norms per layer).
+        gradient norms per layer, or to change ``optimizer.lr``); returning True stops
+        training after that batch (the last epoch's metrics then cover the batches seen).
     on_epoch : callable or None
         ``on_epoch(net, hist)`` after every epoch, once ``hist`` holds that epoch (e.g. to
         add test accuracy to the history).
@@ -105,7 +106,7 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             order = rng.permutation(n)
-            loss_sum, correct = 0.0, 0
+            loss_sum, correct, seen, stop = 0.0, 0, 0, False
             # Overflow is detected below from the loss, with a message that says what to do.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for b in range(n_batches):
@@ -120,27 +121,31 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
                             f"(lr={getattr(optimizer, 'lr', '?')})")
                     grads = net._backward(Yb)
                     optimizer.step(net.params, grads)
-                    if on_batch is not None:
-                        on_batch(net, grads, epoch, b + 1)
                     loss_sum += L * len(idx)
                     correct += int(np.sum(_predicted(P) == y[idx]))
+                    seen += len(idx)
                     bar.update(1)
+                    if on_batch is not None and on_batch(net, grads, epoch, b + 1) is True:
+                        stop = True
+                        break
             hist["seconds"].append(time.perf_counter() - t0)
             hist["epoch"].append(epoch)
-            hist["train_loss"].append(loss_sum / n)
-            hist["train_acc"].append(correct / n)
+            hist["train_loss"].append(loss_sum / seen)
+            hist["train_acc"].append(correct / seen)
             if val is not None:
                 vl, va = _evaluate(net, Xv, yv)
             else:
                 vl = va = None
             hist["val_loss"].append(vl)
             hist["val_acc"].append(va)
-            post = {"loss": f"{loss_sum / n:.4f}", "acc": f"{correct / n:.4f}"}
+            post = {"loss": f"{loss_sum / seen:.4f}", "acc": f"{correct / seen:.4f}"}
             if va is not None:
                 post["val_acc"] = f"{va:.4f}"
             bar.set_postfix(post, refresh=False)
             if on_epoch is not None:
                 on_epoch(net, hist)
+            if stop:
+                break
     finally:
         bar.close()
         net.Z, net.A = [], []

@@ -100,3 +100,18 @@ def test_hooks_are_called():
     assert [s[:2] for s in seen] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
     assert seen[0][2] == ["W1", "W2", "b1", "b2"]
     assert epochs == [[1], [1, 2]]
+
+
+def test_on_batch_returning_true_stops_training():
+    X, y = bp.datasets.linear(64, seed=0)
+    net = bp.MLP([2, 3, 2], seed=0)
+    calls = []
+
+    def stop_at_fifth(net, grads, epoch, batch):
+        calls.append((epoch, batch))
+        return len(calls) == 5
+
+    hist = bp.fit(net, (X, y), epochs=10, batch_size=16, progress=False,
+                  on_batch=stop_at_fifth)
+    assert calls[-1] == (2, 1) and len(calls) == 5
+    assert hist["epoch"] == [1, 2]  # the partial second epoch is recorded

@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from bpcourse import record
+
+
+def test_shift_images_moves_pixels():
+    X = np.zeros((500, 784), np.float32)
+    X[:, 14 * 28 + 14] = 1  # one lit pixel in the centre
+    rng = np.random.default_rng(0)
+    out = record.shift_images(X, 2, rng)
+    assert out.shape == X.shape and out.dtype == X.dtype
+    assert_array_equal(out.sum(axis=1), 1)  # nothing lost: the pixel is inside the frame
+    rows, cols = np.divmod(out.argmax(axis=1), 28)
+    assert rows.min() == 12 and rows.max() == 16 and cols.min() == 12 and cols.max() == 16
+    assert len({(r, c) for r, c in zip(rows, cols, strict=True)}) == 25
+    assert record.shift_images(X, 0, rng) is X
+
+
+@pytest.mark.slow
+def test_train_record_respects_the_budget():
+    net, info = record.train_record(budget=3, hidden=(32,), progress=False)
+    assert info["seconds"] < 3 + 1.5  # stops after the batch that crosses the budget
+    # a fraction of one epoch on a busy machine
+    assert 0 < info["epochs"] and info["test_acc"] > 0.7
