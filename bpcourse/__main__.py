@@ -38,6 +38,10 @@ def main(argv=None):
 
     sub.add_parser("fetch", help="download and verify MNIST into the cache")
 
+    r = sub.add_parser("record", help="the 60-second record: train for a time budget")
+    r.add_argument("--budget", type=float, default=60.0, help="seconds of training")
+    r.add_argument("--save", metavar="FILE", help="save the trained model as JSON")
+
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -50,6 +54,14 @@ def _run(args):
     if args.command == "fetch":
         x, _ = fetch_mnist()
         print(f"MNIST ready: {len(x)} images in {data_home()}")
+        return 0
+    if args.command == "record":
+        from .record import train_record
+        net, info = train_record(budget=args.budget)
+        print(f"record: test accuracy {100 * info['test_acc']:.2f}% in {info['seconds']:.1f} s "
+              f"of training ({info['epochs']:.1f} epochs)")
+        if args.save:
+            print(f"model saved to {save_json(net, args.save)}")
         return 0
     (Xtr, ytr), (Xva, yva), (Xte, yte) = load_mnist()
     if args.command == "evaluate":
