@@ -14,12 +14,16 @@ STAMP := $(VENV)/.installed
 # nbgrader runs `alembic` from PATH: the venv's bin must come first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup data test lint book vendor bench clean
+.PHONY: help setup data test lint book vendor bench clean release grade lab
 
 help:
 	@echo "make book   set up, then build the book into _build/html"
 	@echo "make test   set up, then run ruff and every test"
 	@echo "make bench  set up, then run the speed benchmark"
+	@echo "make lab    set up, then open JupyterLab on the assignments (students)"
+	@echo "make release  regenerate assignments/ from solutions/ (instructors)"
+	@echo "make grade  autograde _grading/submitted/, feedback, grades CSV (instructors;"
+	@echo "            FORCE=1 regrades, TIMEOUT=s sets the per-cell limit)"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 not found on PATH"; exit 1; }
@@ -58,3 +62,14 @@ bench: data
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
+
+# -- assignments (see assignments/README.md) -------------------------------------------
+release: setup
+	$(BIN)/python -m bpcourse.grading release
+
+grade: data
+	$(BIN)/python -m bpcourse.grading grade $(if $(FORCE),--force) \
+		$(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+lab: data
+	$(BIN)/jupyter lab assignments/

@@ -119,7 +119,7 @@ def sigmoid(z):
 '''),
     test("test_sigmoid", 2, '''
 """sigmoid: right values for any shape, including saturated inputs |z| = 1000 (2 points)."""
-from bpcourse.grading import check_sigmoid, explain
+from bpcourse.grading import explain
 
 with explain("sigmoid", sigmoid):
     s = sigmoid(np.array([-1.0, 0.0, 2.0]))
@@ -127,6 +127,8 @@ with explain("sigmoid", sigmoid):
     assert np.issubdtype(s.dtype, np.floating), f"expected floats, got dtype {s.dtype}"
     assert np.isclose(s[1], 0.5), f"sigmoid(0) should be 0.5, got {s[1]}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_sigmoid
+
 check_sigmoid(sigmoid)
 ### END HIDDEN TESTS
 '''),
@@ -155,13 +157,15 @@ def sigmoid_prime(z):
 '''),
     test("test_sigmoid_prime", 2, '''
 """sigmoid_prime: the derivative, for any shape and saturated inputs (2 points)."""
-from bpcourse.grading import check_sigmoid_prime, explain
+from bpcourse.grading import explain
 
 with explain("sigmoid_prime", sigmoid_prime):
     d = sigmoid_prime(np.array([0.0, 3.0]))
     assert d.shape == (2,), f"expected shape (2,), got {np.shape(d)}"
     assert np.isclose(d[0], 0.25), f"sigmoid_prime(0) should be 0.25, got {d[0]}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_sigmoid_prime
+
 check_sigmoid_prime(sigmoid_prime)
 ### END HIDDEN TESTS
 '''),
@@ -190,13 +194,15 @@ def relu(z):
 '''),
     test("test_relu", 1, '''
 """relu: values, shape, and the input left unchanged (1 point)."""
-from bpcourse.grading import check_relu, explain
+from bpcourse.grading import explain
 
 with explain("relu", relu):
     r = relu(np.array([-2.0, 0.0, 3.0]))
     assert r.shape == (3,), f"expected shape (3,), got {np.shape(r)}"
     assert np.allclose(r, [0.0, 0.0, 3.0]), f"relu([-2, 0, 3]) should be [0, 0, 3], got {r}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_relu
+
 check_relu(relu)
 ### END HIDDEN TESTS
 '''),
@@ -218,7 +224,7 @@ def relu_prime(z):
 '''),
     test("test_relu_prime", 1, '''
 """relu_prime: 1 for z > 0, 0 otherwise, as floats (1 point)."""
-from bpcourse.grading import check_relu_prime, explain
+from bpcourse.grading import explain
 
 with explain("relu_prime", relu_prime):
     d = relu_prime(np.array([-2.0, 3.0]))
@@ -226,6 +232,8 @@ with explain("relu_prime", relu_prime):
     assert np.issubdtype(d.dtype, np.floating), f"expected floats, got dtype {d.dtype}"
     assert np.allclose(d, [0.0, 1.0]), f"relu_prime([-2, 3]) should be [0, 1], got {d}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_relu_prime
+
 check_relu_prime(relu_prime)
 ### END HIDDEN TESTS
 '''),
@@ -247,13 +255,15 @@ def tanh(z):
 '''),
     test("test_tanh", 1, '''
 """tanh: values for any shape, including saturated inputs (1 point)."""
-from bpcourse.grading import check_tanh, explain
+from bpcourse.grading import explain
 
 with explain("tanh", tanh):
     t = tanh(np.array([0.0, 1.0]))
     assert t.shape == (2,), f"expected shape (2,), got {np.shape(t)}"
     assert np.isclose(t[0], 0.0), f"tanh(0) should be 0, got {t[0]}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_tanh
+
 check_tanh(tanh)
 ### END HIDDEN TESTS
 '''),
@@ -276,13 +286,15 @@ def tanh_prime(z):
 '''),
     test("test_tanh_prime", 1, '''
 """tanh_prime: the derivative, for any shape and saturated inputs (1 point)."""
-from bpcourse.grading import check_tanh_prime, explain
+from bpcourse.grading import explain
 
 with explain("tanh_prime", tanh_prime):
     d = tanh_prime(np.array([0.0, 2.0]))
     assert d.shape == (2,), f"expected shape (2,), got {np.shape(d)}"
     assert np.isclose(d[0], 1.0), f"tanh_prime(0) should be 1, got {d[0]}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_tanh_prime
+
 check_tanh_prime(tanh_prime)
 ### END HIDDEN TESTS
 '''),
@@ -325,24 +337,28 @@ def bce_with_logits(a, y):
 '''),
     test("test_bce_with_logits", 2, '''
 """bce_with_logits: the mean loss over the batch, moderate logits (2 points)."""
-from bpcourse.grading import check_bce_with_logits, explain
+from bpcourse.grading import explain
 
 with explain("bce_with_logits", bce_with_logits):
     loss = bce_with_logits(np.array([0.0, 0.0]), np.array([1.0, 0.0]))
     assert np.ndim(loss) == 0, f"expected one number, got shape {np.shape(loss)}"
     assert np.isclose(loss, np.log(2)), f"with a = 0 the loss is ln 2 = 0.693..., got {loss}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_bce_with_logits
+
 check_bce_with_logits(bce_with_logits)
 ### END HIDDEN TESTS
 '''),
     test("test_bce_with_logits_stable", 1, '''
 """bce_with_logits: exact and finite for saturated logits |a| = 1000 (1 point)."""
-from bpcourse.grading import check_bce_with_logits_stable, explain
+from bpcourse.grading import explain
 
 with explain("bce_with_logits_stable", bce_with_logits):
     loss = bce_with_logits(np.array([1000.0]), np.array([1.0]))
     assert np.isfinite(loss), f"the loss for a = 1000, y = 1 should be 0, got {loss}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_bce_with_logits_stable
+
 check_bce_with_logits_stable(bce_with_logits)
 ### END HIDDEN TESTS
 '''),
@@ -368,13 +384,15 @@ def bce_with_logits_grad(a, y):
 '''),
     test("test_bce_with_logits_grad", 2, '''
 """bce_with_logits_grad: the gradient of the mean loss, any batch size (2 points)."""
-from bpcourse.grading import check_bce_with_logits_grad, explain
+from bpcourse.grading import explain
 
 with explain("bce_with_logits_grad", bce_with_logits_grad):
     g = bce_with_logits_grad(np.array([0.0]), np.array([1.0]))
     assert np.shape(g) == (1,), f"expected shape (1,), got {np.shape(g)}"
     assert np.isclose(g[0], -0.5), f"for one example, a = 0, y = 1 it is -0.5, got {g[0]}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_bce_with_logits_grad
+
 check_bce_with_logits_grad(bce_with_logits_grad)
 ### END HIDDEN TESTS
 '''),
@@ -423,13 +441,15 @@ def dense_forward(A_prev, W, b):
 '''),
     test("test_dense_forward", 2, '''
 """dense_forward: Z = A_prev W + b for square and non-square W, any batch size (2 points)."""
-from bpcourse.grading import check_dense_forward, explain
+from bpcourse.grading import explain
 
 with explain("dense_forward", dense_forward):
     Z = dense_forward(np.ones((2, 3)), np.ones((3, 4)), np.arange(4.0))
     assert Z.shape == (2, 4), f"expected shape (2, 4), got {np.shape(Z)}"
     assert np.allclose(Z[0], [3.0, 4.0, 5.0, 6.0]), f"expected rows [3, 4, 5, 6], got {Z[0]}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_dense_forward
+
 check_dense_forward(dense_forward)
 ### END HIDDEN TESTS
 '''),
@@ -462,24 +482,28 @@ def softmax(Z):
 '''),
     test("test_softmax", 2, '''
 """softmax: row-wise probabilities for batches of any shape (2 points)."""
-from bpcourse.grading import check_softmax, explain
+from bpcourse.grading import explain
 
 with explain("softmax", softmax):
     P = softmax(np.zeros((2, 4)))
     assert P.shape == (2, 4), f"expected shape (2, 4), got {np.shape(P)}"
     assert np.allclose(P, 0.25), f"softmax of zeros should be uniform (0.25), got {P}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_softmax
+
 check_softmax(softmax)
 ### END HIDDEN TESTS
 '''),
     test("test_softmax_stable", 1, '''
 """softmax: exact and finite for large logits, one example at a time (1 point)."""
-from bpcourse.grading import check_softmax_stable, explain
+from bpcourse.grading import explain
 
 with explain("softmax_stable", softmax):
     P = softmax(np.array([[1000.0, 1000.0]]))
     assert np.allclose(P, 0.5), f"softmax([[1000, 1000]]) should be [[0.5, 0.5]], got {P}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_softmax_stable
+
 check_softmax_stable(softmax)
 ### END HIDDEN TESTS
 '''),
@@ -525,7 +549,7 @@ def mlp_forward(X, params, g=relu):
 '''),
     test("test_mlp_forward_output", 2, '''
 """mlp_forward: the output P for 1 to 3 layers and each hidden activation (2 points)."""
-from bpcourse.grading import check_mlp_forward_output, explain
+from bpcourse.grading import explain
 
 params = {"W1": np.zeros((3, 4)), "b1": np.zeros(4), "W2": np.zeros((4, 5)), "b2": np.zeros(5)}
 with explain("mlp_forward_output", mlp_forward, ns=globals()):
@@ -533,12 +557,14 @@ with explain("mlp_forward_output", mlp_forward, ns=globals()):
     assert np.shape(P) == (2, 5), f"expected shape (2, 5), got {np.shape(P)}"
     assert np.allclose(P, 0.2), f"zero weights give uniform probabilities 0.2, got {P}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_mlp_forward_output
+
 check_mlp_forward_output(mlp_forward, ns=globals())
 ### END HIDDEN TESTS
 '''),
     test("test_mlp_forward_cache", 2, '''
 """mlp_forward: the cache of every layer, Z[l] and A[l] (2 points)."""
-from bpcourse.grading import check_mlp_forward_cache, explain
+from bpcourse.grading import explain
 
 params = {"W1": np.zeros((3, 4)), "b1": np.ones(4), "W2": np.zeros((4, 5)), "b2": np.zeros(5)}
 with explain("mlp_forward_cache", mlp_forward, ns=globals()):
@@ -547,6 +573,8 @@ with explain("mlp_forward_cache", mlp_forward, ns=globals()):
     assert cache["Z"][0] is None, "cache['Z'][0] should be None (the input has no Z)"
     assert np.allclose(cache["Z"][1], 1.0), f"Z1 = X W1 + b1 = 1 here, got {cache['Z'][1]}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_mlp_forward_cache
+
 check_mlp_forward_cache(mlp_forward, ns=globals())
 ### END HIDDEN TESTS
 '''),
@@ -613,34 +641,40 @@ def dense_backward(dZ, A_prev, W):
 '''),
     test("test_dense_backward_dW", 2, '''
 """dense_backward: dW, with the shape of W (2 points)."""
-from bpcourse.grading import check_dense_backward_dW, explain
+from bpcourse.grading import explain
 
 with explain("dense_backward_dW", dense_backward):
     dA_prev, dW, db = dense_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((3, 4)))
     assert np.shape(dW) == (3, 4), f"dW must have the shape of W (3, 4), got {np.shape(dW)}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_dense_backward_dW
+
 check_dense_backward_dW(dense_backward)
 ### END HIDDEN TESTS
 '''),
     test("test_dense_backward_db", 1, '''
 """dense_backward: db, with the shape of b (1 point)."""
-from bpcourse.grading import check_dense_backward_db, explain
+from bpcourse.grading import explain
 
 with explain("dense_backward_db", dense_backward):
     dA_prev, dW, db = dense_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((3, 4)))
     assert np.shape(db) == (4,), f"db must have the shape of b (4,), got {np.shape(db)}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_dense_backward_db
+
 check_dense_backward_db(dense_backward)
 ### END HIDDEN TESTS
 '''),
     test("test_dense_backward_dA_prev", 2, '''
 """dense_backward: dA_prev, with the shape of A_prev (2 points)."""
-from bpcourse.grading import check_dense_backward_dA_prev, explain
+from bpcourse.grading import explain
 
 with explain("dense_backward_dA_prev", dense_backward):
     dA_prev, dW, db = dense_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((3, 4)))
     assert np.shape(dA_prev) == (2, 3), f"expected A_prev's shape (2, 3), got {np.shape(dA_prev)}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_dense_backward_dA_prev
+
 check_dense_backward_dA_prev(dense_backward)
 ### END HIDDEN TESTS
 '''),
@@ -673,34 +707,40 @@ def tanh_backward(dA, Z):
 '''),
     test("test_relu_backward", 1, '''
 """relu_backward (1 point)."""
-from bpcourse.grading import check_relu_backward, explain
+from bpcourse.grading import explain
 
 with explain("relu_backward", relu_backward):
     dZ = relu_backward(np.array([[2.0, 2.0]]), np.array([[-1.0, 1.0]]))
     assert np.allclose(dZ, [[0.0, 2.0]]), f"expected [[0, 2]], got {dZ}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_relu_backward
+
 check_relu_backward(relu_backward)
 ### END HIDDEN TESTS
 '''),
     test("test_sigmoid_backward", 1, '''
 """sigmoid_backward (1 point)."""
-from bpcourse.grading import check_sigmoid_backward, explain
+from bpcourse.grading import explain
 
 with explain("sigmoid_backward", sigmoid_backward):
     dZ = sigmoid_backward(np.array([[4.0]]), np.array([[0.0]]))
     assert np.allclose(dZ, 1.0), f"dA = 4 at Z = 0 gives 4 * 0.25 = 1, got {dZ}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_sigmoid_backward
+
 check_sigmoid_backward(sigmoid_backward)
 ### END HIDDEN TESTS
 '''),
     test("test_tanh_backward", 1, '''
 """tanh_backward (1 point)."""
-from bpcourse.grading import check_tanh_backward, explain
+from bpcourse.grading import explain
 
 with explain("tanh_backward", tanh_backward):
     dZ = tanh_backward(np.array([[3.0]]), np.array([[0.0]]))
     assert np.allclose(dZ, 3.0), f"dA = 3 at Z = 0 gives 3, got {dZ}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_tanh_backward
+
 check_tanh_backward(tanh_backward)
 ### END HIDDEN TESTS
 '''),
@@ -732,13 +772,15 @@ def softmax_cross_entropy_backward(P, Y):
 '''),
     test("test_softmax_cross_entropy_backward", 2, '''
 """softmax_cross_entropy_backward: dL/dZ of the mean loss, any batch size (2 points)."""
-from bpcourse.grading import check_softmax_cross_entropy_backward, explain
+from bpcourse.grading import explain
 
 with explain("softmax_cross_entropy_backward", softmax_cross_entropy_backward):
     dZ = softmax_cross_entropy_backward(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]))
     assert np.shape(dZ) == (1, 2), f"expected shape (1, 2), got {np.shape(dZ)}"
     assert np.allclose(dZ, [[-0.5, 0.5]]), f"for one example expected [[-0.5, 0.5]], got {dZ}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_softmax_cross_entropy_backward
+
 check_softmax_cross_entropy_backward(softmax_cross_entropy_backward)
 ### END HIDDEN TESTS
 '''),
@@ -787,7 +829,7 @@ def mlp_backward(Y, params, cache, g_backward=relu_backward):
 '''),
     test("test_mlp_backward", 3, '''
 """mlp_backward: every gradient of 1- to 3-layer MLPs, each hidden activation (3 points)."""
-from bpcourse.grading import check_mlp_backward, explain
+from bpcourse.grading import explain
 
 rng = np.random.default_rng(0)
 params = {"W1": rng.standard_normal((3, 4)), "b1": np.zeros(4),
@@ -802,6 +844,8 @@ with explain("mlp_backward", mlp_backward, ns=globals()):
         assert np.shape(grads[key]) == params[key].shape, (
             f"grads[{key!r}] has shape {np.shape(grads[key])}, {key} has {params[key].shape}")
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_mlp_backward
+
 check_mlp_backward(mlp_backward, ns=globals())
 ### END HIDDEN TESTS
 '''),
@@ -882,7 +926,7 @@ def sgd_step(params, grads, lr):
 '''),
     test("test_sgd_step", 2, '''
 """sgd_step: theta - lr * g for every parameter, in place (2 points)."""
-from bpcourse.grading import check_sgd_step, explain
+from bpcourse.grading import explain
 
 with explain("sgd_step", sgd_step):
     params = {"W1": np.ones((2, 2)), "b1": np.zeros(2)}
@@ -891,6 +935,8 @@ with explain("sgd_step", sgd_step):
     assert np.allclose(params["W1"], 0.5), f"1 - 0.5 * 1 = 0.5, got {params['W1']}"
     assert np.allclose(params["b1"], -0.5), f"0 - 0.5 * 1 = -0.5, got {params['b1']}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_sgd_step
+
 check_sgd_step(sgd_step)
 ### END HIDDEN TESTS
 '''),
@@ -927,7 +973,7 @@ def minibatches(X, Y, batch_size, rng):
 '''),
     test("test_minibatches_cover", 2, '''
 """minibatches: every example exactly once, X and Y aligned, batch sizes right (2 points)."""
-from bpcourse.grading import check_minibatches_cover, explain
+from bpcourse.grading import explain
 
 with explain("minibatches_cover", minibatches):
     X, Y = np.arange(10.0).reshape(5, 2), np.eye(5)
@@ -935,18 +981,22 @@ with explain("minibatches_cover", minibatches):
     sizes = [len(Xb) for Xb, Yb in batches]
     assert sizes == [2, 2, 1], f"5 examples in batches of 2 give sizes [2, 2, 1], got {sizes}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_minibatches_cover
+
 check_minibatches_cover(minibatches)
 ### END HIDDEN TESTS
 '''),
     test("test_minibatches_shuffled", 1, '''
 """minibatches: a new random order every epoch, drawn from rng (1 point)."""
-from bpcourse.grading import check_minibatches_shuffled, explain
+from bpcourse.grading import explain
 
 with explain("minibatches_shuffled", minibatches):
     X, Y = np.arange(40.0).reshape(20, 2), np.eye(20)
     first = np.concatenate([Xb[:, 0] for Xb, Yb in minibatches(X, Y, 5, np.random.default_rng(0))])
     assert not np.array_equal(first, X[:, 0]), "the examples came in their original order"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_minibatches_shuffled
+
 check_minibatches_shuffled(minibatches)
 ### END HIDDEN TESTS
 '''),
@@ -998,7 +1048,7 @@ def train(net, X, Y, epochs, batch_size, lr, seed=0):
 '''),
     test("test_train", 3, '''
 """train: 3 epochs on 10,000 MNIST images reach 90% validation accuracy (3 points)."""
-from bpcourse.grading import check_train, explain
+from bpcourse.grading import explain
 
 with explain("train", train, ns=globals()):
     X, y = bp.datasets.linear(200)
@@ -1006,6 +1056,8 @@ with explain("train", train, ns=globals()):
     history = train(net, X, np.eye(2)[y], epochs=2, batch_size=16, lr=0.5)
     assert len(history["loss"]) == 2, f"expected one loss per epoch, got {history['loss']}"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_train
+
 check_train(train, ns=globals())
 ### END HIDDEN TESTS
 '''),
@@ -1078,13 +1130,15 @@ def save_model(net, path):
 '''),
     test("test_save_model", 2, '''
 """save_model: bpcourse.load_json reads the file back exactly (2 points)."""
-from bpcourse.grading import check_save_model, explain
+from bpcourse.grading import explain
 
 with explain("save_model", save_model):
     save_model(bp.MLP([3, 2], seed=0), "model.json")
     back = bp.load_json("model.json")
     assert back.sizes == [3, 2], f"read back sizes {back.sizes}, expected [3, 2]"
 ### BEGIN HIDDEN TESTS
+from bpcourse.grading import check_save_model
+
 check_save_model(save_model)
 ### END HIDDEN TESTS
 '''),
