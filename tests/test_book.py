@@ -9,7 +9,8 @@ chapters whose code changed are re-executed. The browser tests then open each pa
 * every ``<img>`` points at a non-empty image (a data URI or a file in ``_build/html``),
 * the saved ipywidgets views rendered (``.jupyter-widgets`` elements) on pages that have some,
 * every local link (``href``/``src``) resolves to a file, and its ``#fragment`` to an id,
-* no script or stylesheet is loaded from the network.
+* no script or stylesheet is loaded from the network,
+* each chapter offers its executed notebook (.ipynb) for download.
 
 A full-page screenshot of each page is saved under
 ``_build/screenshots/`` for a human to look at. Without Chromium the browser tests are skipped.
@@ -70,6 +71,7 @@ PAGES = toc_pages()
 @pytest.fixture(scope="session")
 def built_book():
     """Build the book once per session (all pages re-read, execution cache kept)."""
+    shutil.rmtree(SHOTS, ignore_errors=True)  # no stale screenshot of a removed page
     fetch = subprocess.run(["bash", str(ROOT / "book/_scripts/fetch_js.sh")],
                            capture_output=True, text=True)
     if fetch.returncode:
@@ -259,6 +261,8 @@ def test_page_renders_offline(built_book, page):
     dom = render(path)
     screenshot(path.as_uri(), SHOTS / f"{page.replace('/', '_')}.png")
     problems = check_page(path, dom, HTML, widgets_required=page in WIDGET_PAGES)
+    if page != PAGES[0] and "download-notebook-button" not in path.read_text("utf-8"):
+        problems.append("no .ipynb in the download menu")
     assert not problems, f"{page}.html:\n  " + "\n  ".join(problems)
 
 
