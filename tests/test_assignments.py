@@ -24,9 +24,11 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from bpcourse.grading import MISTAKES, driver
+import bpcourse.grading as grading
+from bpcourse.grading import MISTAKES, driver, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ["ps1", "ps2", "ps3", "ps4"]
@@ -116,6 +118,115 @@ def buggy_notebook(assignment, grade_id, old, new):
     assert cell.source.count(old) == 1, f"{old!r} not found once in cell {grade_id}"
     cell.source = cell.source.replace(old, new)
     return nb
+
+
+# -- the checks, without nbgrader -------------------------------------------------------
+def _call_check(name, fn):
+    check = grading.CHECKS[name]
+    return check(fn, {}) if "ns" in check.__code__.co_varnames else check(fn)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n == "train" else n  # trains on MNIST
+    for n in sorted(grading.CHECKS)])
+def test_reference_passes_every_check(name):
+    base = re.sub(r"_(output|cache|stable|dW|db|dA_prev|cover|shuffled)$", "", name)
+    _call_check(name, getattr(reference, base))
+
+
+def _rows_softmax_no_keepdims(Z):
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1)
+
+
+def _relu_in_place(z):
+    z[z < 0] = 0
+    return z
+
+
+def _shuffle_in_place(X, Y, batch_size, rng):
+    rng.shuffle(X)
+    for i in range(0, len(X), batch_size):
+        yield X[i:i + batch_size], Y[i:i + batch_size]
+
+
+def _sgd_rebinding(params, grads, lr):
+    for key, p in params.items():
+        p = p - lr * grads[key]  # noqa: F841 (the bug: a new local array)
+
+
+# check, a student's function, words the message must contain
+MISTAKE_CASES = {
+    "sigmoid-itself": ("sigmoid_prime", reference.sigmoid, "sigma(z) itself"),
+    "z-as-activation": ("sigmoid_prime", lambda z: z * (1 - z), "as if it were the activation"),
+    "relu-kink": ("relu_prime", lambda z: (z >= 0).astype(float), "at z = 0 you return 1"),
+    "relu-bool": ("relu_prime", lambda z: z > 0, "got dtype bool"),
+    "relu-in-place": ("relu", _relu_in_place, "modified its input array in place"),
+    "bce-sum": ("bce_with_logits", lambda a, y: reference.bce_with_logits(a, y) * len(a),
+                "n times too large"),
+    "bce-naive": ("bce_with_logits_stable",
+                  lambda a, y: float(np.mean(-(y * np.log(1 / (1 + np.exp(-a)))
+                                               + (1 - y) * np.log(1 - 1 / (1 + np.exp(-a)))))),
+                  "overflow at large logits"),
+    "bce-grad-sign": ("bce_with_logits_grad",
+                      lambda a, y: -reference.bce_with_logits_grad(a, y), "sign error"),
+    "dense-transposed": ("dense_forward", lambda A, W, b: A @ W.T + b, "transposed weights"),
+    "dense-no-bias": ("dense_forward", lambda A, W, b: A @ W, "bias b is not added"),
+    "softmax-keepdims": ("softmax", _rows_softmax_no_keepdims, "only works by broadcasting"),
+    "softmax-columns": ("softmax", lambda Z: np.exp(Z) / np.exp(Z).sum(axis=0),
+                        "each column sums to 1"),
+    "softmax-naive": ("softmax_stable", lambda Z: np.exp(Z) / np.exp(Z).sum(1, keepdims=True),
+                      "overflow at large logits"),
+    "dW-transposed": ("dense_backward_dW", lambda dZ, A, W: (dZ @ W.T, dZ.T @ A, dZ.sum(0)),
+                      "transposed weights"),
+    "dW-doubled-n": ("dense_backward_dW",
+                     lambda dZ, A, W: (dZ @ W.T, A.T @ dZ / len(dZ), dZ.sum(0)),
+                     "n times too small"),
+    "dA-transposed": ("dense_backward_dA_prev", lambda dZ, A, W: (dZ @ W, A.T @ dZ, dZ.sum(0)),
+                      "transposed weights"),
+    "db-not-summed": ("dense_backward_db", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, dZ),
+                      "not summed over the batch"),
+    "db-keepdims": ("dense_backward_db",
+                    lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, dZ.sum(0, keepdims=True)),
+                    "only works by broadcasting"),
+    "db-mean": ("dense_backward_db", lambda dZ, A, W: (dZ @ W.T, A.T @ dZ, dZ.mean(0)),
+                "averaged over the batch"),
+    "sigmoid-backward-itself": ("sigmoid_backward", lambda dA, Z: dA * reference.sigmoid(Z),
+                                "sigma(z) itself"),
+    "ce-missing-n": ("softmax_cross_entropy_backward", lambda P, Y: P - Y, "n times too large"),
+    "ce-sign": ("softmax_cross_entropy_backward", lambda P, Y: (Y - P) / len(P), "sign error"),
+    "ce-dP": ("softmax_cross_entropy_backward", lambda P, Y: -Y / P / len(P),
+              "returned dL/dP"),
+    "sgd-sign": ("sgd_step", lambda params, grads, lr: [
+        p.__iadd__(lr * grads[k]) for k, p in params.items()], "sign error"),
+    "sgd-rebind": ("sgd_step", _sgd_rebinding, "did not change"),
+    "batches-in-place": ("minibatches_cover", _shuffle_in_place, "in place"),
+    "batches-unshuffled": ("minibatches_shuffled",
+                           lambda X, Y, bs, rng: ((X[i:i + bs], Y[i:i + bs])
+                                                  for i in range(0, len(X), bs)),
+                           "original order"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISTAKE_CASES))
+def test_check_names_the_mistake(case):
+    name, fn, words = MISTAKE_CASES[case]
+    with pytest.raises(grading.CheckFailed) as err:
+        _call_check(name, fn)
+    assert words in str(err.value)
+
+
+def test_explain_adds_the_diagnosis_to_a_visible_test():
+    sigmoid_prime = reference.sigmoid  # the mistake
+    with pytest.raises(grading.CheckFailed, match="(?s)should be 0.25.*sigma\\(z\\) itself"):
+        with grading.explain("sigmoid_prime", sigmoid_prime):
+            assert np.isclose(sigmoid_prime(0.0), 0.25), "sigmoid_prime(0) should be 0.25"
+
+
+def test_isolation_restores_the_notebook_namespace():
+    ns = {"softmax": "student's", "mlp_forward": reference.mlp_forward}
+    grading.check_mlp_forward_output(lambda X, p, g: ns["mlp_forward"](X, p, g), ns=ns)
+    assert ns["softmax"] == "student's" and "dense_forward" not in ns
 
 
 # -- the release ------------------------------------------------------------------------
