@@ -71,5 +71,6 @@ grade: data
 	$(BIN)/python -m bpcourse.grading grade $(if $(FORCE),--force) \
 		$(if $(TIMEOUT),--timeout $(TIMEOUT))
 
+# JupyterLab refuses to run as root without --allow-root (containers, CI).
 lab: data
-	$(BIN)/jupyter lab assignments/
+	$(BIN)/jupyter lab assignments/ $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -495,7 +495,7 @@ check_softmax(softmax)
 ### END HIDDEN TESTS
 '''),
     test("test_softmax_stable", 1, '''
-"""softmax: exact and finite for large logits, one example at a time (1 point)."""
+"""softmax: exact and finite for large logits, and for rows far apart (1 point)."""
 from bpcourse.grading import explain
 
 with explain("softmax_stable", softmax):
