@@ -24,3 +24,12 @@ def test_train_record_respects_the_budget():
     assert info["seconds"] < 3 + 1.5  # stops after the batch that crosses the budget
     # a fraction of one epoch on a busy machine
     assert 0 < info["epochs"] and info["test_acc"] > 0.7
+
+
+@pytest.mark.slow
+def test_record_run_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("BPCOURSE_RUNS", str(tmp_path))
+    info = record.record_run(budget=1, hidden=(16,), max_shift=0)
+    assert len(info["curve"]["test_acc"]) >= 1 and info["test_acc"] == info["curve"]["test_acc"][-1]
+    monkeypatch.setattr(record, "train_record", lambda **k: pytest.fail("trained again"))
+    assert record.record_run(budget=1, hidden=(16,), max_shift=0) == info
