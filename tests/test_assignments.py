@@ -270,6 +270,17 @@ def _normalised(path):
     return cells, nb.metadata.get("kernelspec")
 
 
+def test_solutions_are_what_notebooks_py_writes(tmp_path):
+    """solutions/ is written by bpcourse/grading/notebooks.py: edit there, then regenerate."""
+    from bpcourse.grading import notebooks
+
+    for path in notebooks.write(tmp_path):
+        committed = ROOT / path.relative_to(tmp_path)
+        assert path.read_text() == committed.read_text(), (
+            f"{committed.relative_to(ROOT)} differs from bpcourse/grading/notebooks.py: run "
+            "`python -m bpcourse.grading notebooks`, then `make release`")
+
+
 @pytest.mark.slow
 def test_committed_release_is_up_to_date(tmp_path):
     assert not driver.release(ROOT, out=tmp_path, quiet=True), "nbgrader generate_assignment failed"

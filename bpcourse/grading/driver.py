@@ -62,7 +62,7 @@ def release(course=".", out=None, names=None, quiet=False):
         out.mkdir(parents=True, exist_ok=True)
         extra = [f"--CourseDirectory.release_directory={out}",
                  f"--CourseDirectory.db_url=sqlite:///{out / 'gradebook.db'}"]
-    log = course / GRADING / "release.log"
+    log = (out or course / GRADING) / "release.log"
     log.parent.mkdir(exist_ok=True)
     failed = []
     # One nbgrader run for all ("*"): its start-up costs more than converting a notebook.
