@@ -407,7 +407,7 @@ You will write the forward pass of a multilayer perceptron in matrix form: a den
 layer, a numerically stable softmax, and the whole network returning its output and the
 cache of every layer that the backward pass (problem set 3) needs.
 
-**Shape convention** (chapter 4): a batch is a matrix with **one example per row**.
+**Shape convention** (chapter 5): a batch is a matrix with **one example per row**.
 
 $$A^{[0]} = X \ (n, n_0), \qquad Z^{[l]} = A^{[l-1]} W^{[l]} + b^{[l]} \ (n, n_l),
 \qquad A^{[l]} = g(Z^{[l]}),$$
