@@ -162,7 +162,8 @@ def _results(course, pairs):
             try:
                 sub = gb.find_submission(name, student)
             except MissingEntry:
-                r.problems.append("not graded (no autograded notebook: kernel died?)")
+                r.problems.append("not graded: no submission in the gradebook "
+                                  "(see _grading/logs/autograde.log)")
                 r.max_score = gb.find_assignment(name).max_score
                 results.append(r)
                 continue
@@ -171,7 +172,8 @@ def _results(course, pairs):
             folder = Path(course) / GRADING / "autograded" / student / name
             notebooks = sorted(folder.glob("*.ipynb"))
             if not notebooks:
-                r.problems.append("no autograded notebook: the kernel died or grading failed")
+                r.problems.append("not graded: the kernel died or nbgrader failed "
+                                  "(see _grading/logs/autograde.log)")
             for nb in notebooks:
                 r.problems.extend(problems_of(nb))
             results.append(r)
