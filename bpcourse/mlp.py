@@ -131,7 +131,7 @@ class MLP:
 
     def copy(self, dtype=None):
         """A deep copy of the network, optionally converted to another dtype."""
-        net = MLP.__new__(MLP)
+        net = type(self).__new__(type(self))  # keep subclasses (gradcheck copies the net)
         net.__dict__.update(self.__dict__)
         net.dtype = _checks.as_dtype(dtype or self.dtype)
         net.params = {k: v.astype(net.dtype, copy=True) for k, v in self.params.items()}
@@ -157,7 +157,11 @@ class MLP:
         return A
 
     def predict(self, X, batch_size=10000):
-        """Predicted class of each row of X: argmax of the outputs (p > 0.5 for one output)."""
+        """Predicted class of each row of X: argmax of the outputs (p > 0.5 for one output).
+
+        Works in chunks of ``batch_size`` rows and clears the cache ``Z``/``A`` afterwards
+        (a 10,000-row cache would otherwise stay in memory).
+        """
         X = _checks.check_X(X, self.sizes[0], self.dtype)
         P = np.concatenate([self._forward(X[i:i + batch_size])
                             for i in range(0, len(X), batch_size)])
@@ -165,7 +169,10 @@ class MLP:
         return (P[:, 0] > 0.5).astype(np.int64) if P.shape[1] == 1 else P.argmax(axis=1)
 
     def accuracy(self, X, y):
-        """Fraction of rows of X whose predicted class equals the integer label y."""
+        """Fraction of rows of X whose predicted class equals the integer label y.
+
+        Like ``predict``, clears the cache ``Z``/``A``.
+        """
         y = _checks.check_labels(y, max(self.sizes[-1], 2))
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")

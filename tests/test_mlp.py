@@ -179,3 +179,15 @@ def test_predict_and_accuracy(rng):
     X = np.array([[5.0, 0.0], [0.0, 5.0], [-5.0, -5.0]])
     assert_array_equal(net.predict(X), [0, 1, 2])
     assert net.accuracy(X, [0, 1, 1]) == pytest.approx(2 / 3)
+
+
+def test_copy_keeps_subclass_so_gradcheck_checks_the_override(rng):
+    class Broken(bp.MLP):
+        def _backward(self, Y):
+            g = super()._backward(Y)
+            g["b1"] = -g["b1"]  # a sign error
+            return g
+
+    net = Broken([3, 4, 2], activation="tanh", seed=0)
+    assert type(net.copy()) is Broken
+    assert bp.gradcheck(net, rng.standard_normal((5, 3)), rng.integers(0, 2, 5)) > 0.5
