@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs `alembic` from PATH: the venv's bin must come first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup data test lint book vendor bench clean release grade lab
+.PHONY: help setup data test lint book vendor bench clean release grade lab bench-grading
 
 help:
 	@echo "make book   set up, then build the book into _build/html"
@@ -23,7 +23,8 @@ help:
 	@echo "make lab    set up, then open JupyterLab on the assignments (students)"
 	@echo "make release  regenerate assignments/ from solutions/ (instructors)"
 	@echo "make grade  autograde _grading/submitted/, feedback, grades CSV (instructors;"
-	@echo "            FORCE=1 regrades, TIMEOUT=s sets the per-cell limit)"
+	@echo "            FORCE=1 regrades, TIMEOUT=s sets the per-cell limit, WORKERS=n)"
+	@echo "make bench-grading  time 40 ps3 submissions: serial nbgrader vs make grade"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 not found on PATH"; exit 1; }
@@ -69,7 +70,11 @@ release: setup
 
 grade: data
 	$(BIN)/python -m bpcourse.grading grade $(if $(FORCE),--force) \
-		$(if $(TIMEOUT),--timeout $(TIMEOUT))
+		$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS))
+
+# Not part of `make test`: a few minutes (see tests/bench_grading.py).
+bench-grading: data
+	$(BIN)/python tests/bench_grading.py
 
 # JupyterLab refuses to run as root without --allow-root (containers, CI).
 lab: data

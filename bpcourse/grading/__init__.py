@@ -3,7 +3,7 @@
 The assignments' test cells call the checks::
 
     import bpcourse.grading as grading
-    grading.check_sigmoid_prime(sigmoid_prime)             # hidden test of one behaviour
+    grading.record("sigmoid_prime", sigmoid_prime)         # hidden test of one behaviour
     with grading.explain("sigmoid_prime", sigmoid_prime):  # visible tests, diagnosed
         assert ...
 
@@ -17,9 +17,10 @@ The instructor's commands (see assignments/README.md)::
 """
 
 from .checks import CHECKS, MISTAKES, CheckFailed, diagnose, explain
+from .record import record
 
 # check_sigmoid, check_sigmoid_prime, ..., one per graded behaviour.
 globals().update({f"check_{name}": check for name, check in CHECKS.items()})
 
-__all__ = ["CHECKS", "MISTAKES", "CheckFailed", "diagnose", "explain"] + sorted(
+__all__ = ["CHECKS", "MISTAKES", "CheckFailed", "diagnose", "explain", "record"] + sorted(
     f"check_{name}" for name in CHECKS)

@@ -16,12 +16,13 @@ def main(argv=None):
     g = sub.add_parser("grade", help="autograde every submission, feedback, CSV, summary")
     g.add_argument("--timeout", type=int, help="seconds per cell (default: nbgrader_config.py)")
     g.add_argument("--force", action="store_true", help="regrade submissions graded before")
+    g.add_argument("--workers", type=int, help="parallel workers (default: number of cores)")
     sub.add_parser("notebooks", help="rewrite solutions/ from bpcourse/grading/notebooks.py")
     args = p.parse_args(argv)
     if args.cmd == "release":
         return 1 if driver.release(args.course, args.out, args.names or None) else 0
     if args.cmd == "grade":
-        driver.grade(args.course, timeout=args.timeout, force=args.force)
+        driver.grade(args.course, timeout=args.timeout, force=args.force, workers=args.workers)
         return 0
     from .notebooks import write
 

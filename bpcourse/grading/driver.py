@@ -9,11 +9,16 @@ the grades CSV under ``_grading/``. Submissions go in
 import csv
 import json
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,19 +156,30 @@ def problems_of(notebook):
     return out
 
 
-def _results(course, pairs):
+def events_of(notebook):
+    """What the hardened grader noted about a notebook: timeouts, crashes, tampering..."""
+    try:
+        nb = json.loads(Path(notebook).read_text())
+    except (OSError, ValueError):
+        return []
+    return list((nb.get("metadata", {}).get("bpcourse_grading") or {}).get("events", []))
+
+
+def _results(course, pairs, notes=None):
     from nbgrader.api import Gradebook, MissingEntry
 
+    notes = notes or {}
     db = Path(course) / GRADING / "gradebook.db"
     results = []
     with Gradebook(f"sqlite:///{db}") as gb:
         for student, name in pairs:
             r = Result(student, name)
+            r.problems.extend(notes.get((student, name), []))
             try:
                 sub = gb.find_submission(name, student)
             except MissingEntry:
                 r.problems.append("not graded: no submission in the gradebook "
-                                  "(see _grading/logs/autograde.log)")
+                                  "(see _grading/logs/)")
                 r.max_score = gb.find_assignment(name).max_score
                 results.append(r)
                 continue
@@ -173,8 +189,9 @@ def _results(course, pairs):
             notebooks = sorted(folder.glob("*.ipynb"))
             if not notebooks:
                 r.problems.append("not graded: the kernel died or nbgrader failed "
-                                  "(see _grading/logs/autograde.log)")
+                                  "(see _grading/logs/)")
             for nb in notebooks:
+                r.problems.extend(e for e in events_of(nb) if e not in r.problems)
                 r.problems.extend(problems_of(nb))
             results.append(r)
     return results
@@ -200,8 +217,152 @@ def summary_table(results):
     return "\n".join(lines)
 
 
-def grade(course=".", timeout=None, force=False, quiet=False):
-    """Autograde every submission, generate feedback, export grades; return the results."""
+def _chunks(todo, workers):
+    """Split the submissions into about two chunks per worker (one nbgrader run each)."""
+    n = min(len(todo), max(1, 2 * workers if len(todo) >= 4 * workers else workers))
+    return [todo[i::n] for i in range(n) if todo[i::n]]
+
+
+def _run_chunk(course, chunk, k, slot, timeout, log_name, on_line):
+    """Autograde and write feedback for ``chunk`` in a private copy of the course.
+
+    The copy (``_grading/work/chunk-k``) holds the configuration, a copy of the gradebook
+    and these submissions only, so each worker writes its own SQLite file. Returns
+    {(student, assignment): [what went wrong]} and the copy's folder.
+    """
+    work = course / GRADING / "work" / f"chunk-{k}"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / GRADING).mkdir(parents=True)
+    shutil.copy(course / "nbgrader_config.py", work)
+    shutil.copy(course / GRADING / "work" / "template.db", work / GRADING / "gradebook.db")
+    for student, name in chunk:
+        shutil.copytree(course / GRADING / "submitted" / student / name,
+                        work / GRADING / "submitted" / student / name)
+    env = _env()
+    env.update(BPCOURSE_SANDBOX_SLOT=str(slot), BPCOURSE_COURSE_ROOT=str(course))
+    names = sorted({a for _, a in chunk})
+    pattern = names[0] if len(names) == 1 else "*"
+    extra = [f"--ExecutePreprocessor.timeout={int(timeout)}"] if timeout else []
+    cells = 40  # an upper bound on code cells per notebook, for the run's time limit
+    limit = 120 + len(chunk) * (60 + 3 * (timeout or 120) + cells)
+    notes = {}
+    log = open(course / GRADING / "logs" / f"{log_name}-{k}.log", "w")  # noqa: SIM115
+    with log:
+        proc = subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", pattern, *extra],
+                                cwd=work, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                start_new_session=True)
+        timer = threading.Timer(limit, lambda: _kill(proc, slot))
+        timer.start()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                on_line(line)
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+        if rc < 0:
+            for pair in chunk:
+                notes[pair] = [f"crash: the grading worker was stopped after {limit} s"]
+        _nbgrader(work, "generate_feedback", pattern, "--force", log=log.name)
+    return notes, work
+
+
+def _kill(proc, slot):
+    from . import sandbox
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    if os.geteuid() == 0:
+        try:
+            sandbox.kill_user(sandbox.user(slot).pw_uid)
+        except KeyError:
+            pass
+
+
+def _merge(course, work, chunk, notes):
+    """Move a worker's autograded notebooks and feedback home; copy its grades in."""
+    main_db = f"sqlite:///{course / GRADING / 'gradebook.db'}"
+    with warnings.catch_warnings():  # nbgrader's add_submission trips SQLAlchemy warnings
+        warnings.simplefilter("ignore")
+        _merge_grades(course, work, chunk, notes, main_db)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _merge_grades(course, work, chunk, notes, main_db):
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{work / GRADING / 'gradebook.db'}") as wgb, \
+            Gradebook(main_db) as gb:
+        for student, name in chunk:
+            for kind in ("autograded", "feedback"):
+                dest = course / GRADING / kind / student / name
+                shutil.rmtree(dest, ignore_errors=True)
+                src = work / GRADING / kind / student / name
+                if src.is_dir():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(src, dest)
+            gb.update_or_create_student(student)
+            try:
+                wsub = wgb.find_submission(name, student)
+            except MissingEntry:
+                gb.update_or_create_submission(name, student)
+                notes.setdefault((student, name), []).append(
+                    "not graded: nbgrader failed (see _grading/logs/)")
+                continue
+            gb.update_or_create_submission(name, student, timestamp=wsub.timestamp)
+            for wnb in wsub.notebooks:
+                for g in wnb.grades:
+                    mg = gb.find_grade(g.name, wnb.name, name, student)
+                    mg.auto_score, mg.manual_score = g.auto_score, g.manual_score
+                    mg.extra_credit, mg.needs_manual_grade = g.extra_credit, g.needs_manual_grade
+                for cm in wnb.comments:
+                    mc = gb.find_comment(cm.name, wnb.name, name, student)
+                    mc.auto_comment, mc.manual_comment = cm.auto_comment, cm.manual_comment
+                mnb = gb.find_submission_notebook(wnb.name, name, student)
+                mnb.flagged = wnb.flagged
+                mnb.late_submission_penalty = wnb.late_submission_penalty
+            gb.db.commit()
+
+
+def _graded_before(course, todo):
+    from nbgrader.api import Gradebook, MissingEntry
+
+    done = set()
+    with Gradebook(f"sqlite:///{course / GRADING / 'gradebook.db'}") as gb:
+        for student, name in todo:
+            try:
+                gb.find_submission(name, student)
+            except MissingEntry:
+                continue
+            if any((course / GRADING / "autograded" / student / name).glob("*.ipynb")):
+                done.add((student, name))
+    return done
+
+
+def export_csv(course):
+    """The grades as nbgrader's CSV (in this process: no nbgrader start-up)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    path = Path(course) / GRADING / "grades.csv"
+    with Gradebook(f"sqlite:///{Path(course) / GRADING / 'gradebook.db'}") as gb:
+        CsvExportPlugin(to=str(path)).export(gb)
+    return path
+
+
+def grade(course=".", timeout=None, force=False, quiet=False, workers=None):
+    """Autograde every submission in parallel, write feedback, export grades; the results.
+
+    Submissions are split into chunks; each chunk is autograded (and its feedback written)
+    by one nbgrader run in a private copy of the course, as the grading user of its worker
+    slot (see harden.py, sandbox.py). The parent then merges the scores into the one
+    gradebook, serially. ``workers`` defaults to the number of cores.
+    """
+    from tqdm import tqdm
+
     course = Path(course).resolve()
     say = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, flush=True))
     todo = submissions(course)
@@ -211,7 +372,7 @@ def grade(course=".", timeout=None, force=False, quiet=False):
     names = sorted({a for _, a in todo})
     logdir = course / GRADING / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
-    extra = [f"--ExecutePreprocessor.timeout={int(timeout)}"] if timeout else []
+    os.chmod(course / GRADING, 0o700)  # submissions, grades and feedback: the grader's only
     unknown = sorted(set(names) - set(assignments(course)))
     if unknown:
         say(f"warning: no source notebook for {', '.join(unknown)}: those are skipped")
@@ -226,29 +387,69 @@ def grade(course=".", timeout=None, force=False, quiet=False):
             _nbgrader(course, "generate_assignment", n, "--force",
                       f"--CourseDirectory.release_directory={rel}",
                       log=logdir / "generate_assignment.log")
-    total, done, t_start = len(todo), 0, time.perf_counter()
-    say(f"autograding {total} submission(s) of {len(names)} assignment(s)")
+    before = set() if force else _graded_before(course, todo)
+    new = [t for t in todo if t not in before]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(new) or 1))
+    total, t_start = len(new), time.perf_counter()
+    if before:
+        say(f"{len(before)} submission(s) graded before (FORCE=1 regrades them)")
+    say(f"autograding {total} submission(s) of {len(names)} assignment(s) "
+        f"with {workers} worker(s)")
+    from . import sandbox
 
-    def progress(line):
+    ok, why = sandbox.available()
+    if not ok:
+        say(f"warning: no sandbox ({why}): students' code runs as you, with resource "
+            "limits only")
+    else:
+        for slot in range(workers):
+            sandbox.user(slot)
+    shutil.rmtree(course / GRADING / "work", ignore_errors=True)
+    (course / GRADING / "work").mkdir()
+    shutil.copy(course / GRADING / "gradebook.db", course / GRADING / "work" / "template.db")
+    notes, done, lock = {}, 0, threading.Lock()
+    bar = tqdm(total=total, unit="submission", desc="autograding", disable=quiet or not total,
+               file=sys.stderr, dynamic_ncols=True)
+
+    def on_line(line):
         nonlocal done
         m = re.search(r"Autograding (\S+\.ipynb)", line)
         if m:
-            done += 1
-            path = Path(m.group(1))
-            el = time.perf_counter() - t_start
-            say(f"  [{done}/{total}] {path.parent.parent.name} {path.parent.name} "
-                f"({el:.0f} s elapsed)")
+            with lock:
+                done += 1
+                path = Path(m.group(1))
+                el = time.perf_counter() - t_start
+                if not quiet:
+                    tqdm.write(f"  [{done}/{total}] {path.parent.parent.name} "
+                               f"{path.parent.name} ({el:.0f} s elapsed)", file=sys.stdout)
+                bar.update(1)
 
-    pattern = names[0] if len(names) == 1 else "*"
-    args = ["autograde", pattern, *extra] + (["--force"] if force else [])
-    rc = _nbgrader(course, *args, log=logdir / "autograde.log", on_line=progress)
-    if rc:
-        say(f"nbgrader autograde exited with {rc}: see {logdir / 'autograde.log'}")
-    say("generating feedback")
-    _nbgrader(course, "generate_feedback", pattern, "--force", log=logdir / "feedback.log")
-    csv_path = course / GRADING / "grades.csv"
-    _nbgrader(course, "export", f"--to={csv_path}", log=logdir / "export.log")
-    results = _results(course, todo)
+    slots = queue.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+
+    def job(k, chunk):
+        slot = slots.get()
+        try:
+            return _run_chunk(course, chunk, k, slot, timeout, "autograde", on_line)
+        finally:
+            slots.put(slot)
+
+    chunks = _chunks(new, workers) if new else []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(job, k, chunk): chunk for k, chunk in enumerate(chunks)}
+        for fut in as_completed(futures):
+            chunk_notes, work = fut.result()
+            notes.update(chunk_notes)
+            _merge(course, work, futures[fut], notes)
+    bar.close()
+    shutil.rmtree(course / GRADING / "work", ignore_errors=True)
+    if before:
+        say("refreshing the feedback of submissions graded before")
+        pattern = names[0] if len(names) == 1 else "*"
+        _nbgrader(course, "generate_feedback", pattern, "--force", log=logdir / "feedback.log")
+    csv_path = export_csv(course)
+    results = _results(course, todo, notes)
     say("")
     say(summary_table(results))
     say("")

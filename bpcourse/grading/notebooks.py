@@ -73,6 +73,9 @@ test cell starts with *visible tests* that you can run now (shape, dtype, one ea
 when grading, hidden tests follow them in the same cell and compare your function with the
 course's reference on random inputs of several shapes, edge cases and saturated inputs. A
 failing test says what is wrong, and names the mistake when it recognises a common one.
+Write the graded functions yourself: an answer cell that uses `bpcourse` (the course's
+reference) scores 0 for its functions, and so does a graded function defined again in
+another cell. Use `bpcourse` freely in cells of your own (data, gradient checks).
 
 Before you submit: *Kernel > Restart Kernel and Run All Cells*, check that every visible
 test passes, then press **Validate** in the toolbar (or run `nbgrader validate` on the file).
@@ -127,9 +130,9 @@ with explain("sigmoid", sigmoid):
     assert np.issubdtype(s.dtype, np.floating), f"expected floats, got dtype {s.dtype}"
     assert np.isclose(s[1], 0.5), f"sigmoid(0) should be 0.5, got {s[1]}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_sigmoid
+from bpcourse.grading import record
 
-check_sigmoid(sigmoid)
+record("sigmoid", sigmoid)
 ### END HIDDEN TESTS
 '''),
     md("ps1-sigmoid-prime-md", r"""
@@ -164,9 +167,9 @@ with explain("sigmoid_prime", sigmoid_prime):
     assert d.shape == (2,), f"expected shape (2,), got {np.shape(d)}"
     assert np.isclose(d[0], 0.25), f"sigmoid_prime(0) should be 0.25, got {d[0]}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_sigmoid_prime
+from bpcourse.grading import record
 
-check_sigmoid_prime(sigmoid_prime)
+record("sigmoid_prime", sigmoid_prime)
 ### END HIDDEN TESTS
 '''),
     md("ps1-relu-md", r"""
@@ -201,9 +204,9 @@ with explain("relu", relu):
     assert r.shape == (3,), f"expected shape (3,), got {np.shape(r)}"
     assert np.allclose(r, [0.0, 0.0, 3.0]), f"relu([-2, 0, 3]) should be [0, 0, 3], got {r}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_relu
+from bpcourse.grading import record
 
-check_relu(relu)
+record("relu", relu)
 ### END HIDDEN TESTS
 '''),
     answer("relu_prime", '''
@@ -232,9 +235,9 @@ with explain("relu_prime", relu_prime):
     assert np.issubdtype(d.dtype, np.floating), f"expected floats, got dtype {d.dtype}"
     assert np.allclose(d, [0.0, 1.0]), f"relu_prime([-2, 3]) should be [0, 1], got {d}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_relu_prime
+from bpcourse.grading import record
 
-check_relu_prime(relu_prime)
+record("relu_prime", relu_prime)
 ### END HIDDEN TESTS
 '''),
     answer("tanh", '''
@@ -262,9 +265,9 @@ with explain("tanh", tanh):
     assert t.shape == (2,), f"expected shape (2,), got {np.shape(t)}"
     assert np.isclose(t[0], 0.0), f"tanh(0) should be 0, got {t[0]}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_tanh
+from bpcourse.grading import record
 
-check_tanh(tanh)
+record("tanh", tanh)
 ### END HIDDEN TESTS
 '''),
     answer("tanh_prime", '''
@@ -293,9 +296,9 @@ with explain("tanh_prime", tanh_prime):
     assert d.shape == (2,), f"expected shape (2,), got {np.shape(d)}"
     assert np.isclose(d[0], 1.0), f"tanh_prime(0) should be 1, got {d[0]}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_tanh_prime
+from bpcourse.grading import record
 
-check_tanh_prime(tanh_prime)
+record("tanh_prime", tanh_prime)
 ### END HIDDEN TESTS
 '''),
     md("ps1-bce-md", r"""
@@ -344,9 +347,9 @@ with explain("bce_with_logits", bce_with_logits):
     assert np.ndim(loss) == 0, f"expected one number, got shape {np.shape(loss)}"
     assert np.isclose(loss, np.log(2)), f"with a = 0 the loss is ln 2 = 0.693..., got {loss}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_bce_with_logits
+from bpcourse.grading import record
 
-check_bce_with_logits(bce_with_logits)
+record("bce_with_logits", bce_with_logits)
 ### END HIDDEN TESTS
 '''),
     test("test_bce_with_logits_stable", 1, '''
@@ -357,9 +360,9 @@ with explain("bce_with_logits_stable", bce_with_logits):
     loss = bce_with_logits(np.array([1000.0]), np.array([1.0]))
     assert np.isfinite(loss), f"the loss for a = 1000, y = 1 should be 0, got {loss}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_bce_with_logits_stable
+from bpcourse.grading import record
 
-check_bce_with_logits_stable(bce_with_logits)
+record("bce_with_logits_stable", bce_with_logits)
 ### END HIDDEN TESTS
 '''),
     answer("bce_with_logits_grad", '''
@@ -391,9 +394,9 @@ with explain("bce_with_logits_grad", bce_with_logits_grad):
     assert np.shape(g) == (1,), f"expected shape (1,), got {np.shape(g)}"
     assert np.isclose(g[0], -0.5), f"for one example, a = 0, y = 1 it is -0.5, got {g[0]}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_bce_with_logits_grad
+from bpcourse.grading import record
 
-check_bce_with_logits_grad(bce_with_logits_grad)
+record("bce_with_logits_grad", bce_with_logits_grad)
 ### END HIDDEN TESTS
 '''),
 ]
@@ -448,9 +451,9 @@ with explain("dense_forward", dense_forward):
     assert Z.shape == (2, 4), f"expected shape (2, 4), got {np.shape(Z)}"
     assert np.allclose(Z[0], [3.0, 4.0, 5.0, 6.0]), f"expected rows [3, 4, 5, 6], got {Z[0]}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_dense_forward
+from bpcourse.grading import record
 
-check_dense_forward(dense_forward)
+record("dense_forward", dense_forward)
 ### END HIDDEN TESTS
 '''),
     md("ps2-softmax-md", r"""
@@ -489,9 +492,9 @@ with explain("softmax", softmax):
     assert P.shape == (2, 4), f"expected shape (2, 4), got {np.shape(P)}"
     assert np.allclose(P, 0.25), f"softmax of zeros should be uniform (0.25), got {P}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_softmax
+from bpcourse.grading import record
 
-check_softmax(softmax)
+record("softmax", softmax)
 ### END HIDDEN TESTS
 '''),
     test("test_softmax_stable", 1, '''
@@ -502,9 +505,9 @@ with explain("softmax_stable", softmax):
     P = softmax(np.array([[1000.0, 1000.0]]))
     assert np.allclose(P, 0.5), f"softmax([[1000, 1000]]) should be [[0.5, 0.5]], got {P}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_softmax_stable
+from bpcourse.grading import record
 
-check_softmax_stable(softmax)
+record("softmax_stable", softmax)
 ### END HIDDEN TESTS
 '''),
     md("ps2-mlp-md", r"""
@@ -557,9 +560,9 @@ with explain("mlp_forward_output", mlp_forward, ns=globals()):
     assert np.shape(P) == (2, 5), f"expected shape (2, 5), got {np.shape(P)}"
     assert np.allclose(P, 0.2), f"zero weights give uniform probabilities 0.2, got {P}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_mlp_forward_output
+from bpcourse.grading import record
 
-check_mlp_forward_output(mlp_forward, ns=globals())
+record("mlp_forward_output", mlp_forward, ns=globals())
 ### END HIDDEN TESTS
 '''),
     test("test_mlp_forward_cache", 2, '''
@@ -573,9 +576,9 @@ with explain("mlp_forward_cache", mlp_forward, ns=globals()):
     assert cache["Z"][0] is None, "cache['Z'][0] should be None (the input has no Z)"
     assert np.allclose(cache["Z"][1], 1.0), f"Z1 = X W1 + b1 = 1 here, got {cache['Z'][1]}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_mlp_forward_cache
+from bpcourse.grading import record
 
-check_mlp_forward_cache(mlp_forward, ns=globals())
+record("mlp_forward_cache", mlp_forward, ns=globals())
 ### END HIDDEN TESTS
 '''),
 ]
@@ -647,9 +650,9 @@ with explain("dense_backward_dW", dense_backward):
     dA_prev, dW, db = dense_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((3, 4)))
     assert np.shape(dW) == (3, 4), f"dW must have the shape of W (3, 4), got {np.shape(dW)}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_dense_backward_dW
+from bpcourse.grading import record
 
-check_dense_backward_dW(dense_backward)
+record("dense_backward_dW", dense_backward)
 ### END HIDDEN TESTS
 '''),
     test("test_dense_backward_db", 1, '''
@@ -660,9 +663,9 @@ with explain("dense_backward_db", dense_backward):
     dA_prev, dW, db = dense_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((3, 4)))
     assert np.shape(db) == (4,), f"db must have the shape of b (4,), got {np.shape(db)}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_dense_backward_db
+from bpcourse.grading import record
 
-check_dense_backward_db(dense_backward)
+record("dense_backward_db", dense_backward)
 ### END HIDDEN TESTS
 '''),
     test("test_dense_backward_dA_prev", 2, '''
@@ -673,9 +676,9 @@ with explain("dense_backward_dA_prev", dense_backward):
     dA_prev, dW, db = dense_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((3, 4)))
     assert np.shape(dA_prev) == (2, 3), f"expected A_prev's shape (2, 3), got {np.shape(dA_prev)}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_dense_backward_dA_prev
+from bpcourse.grading import record
 
-check_dense_backward_dA_prev(dense_backward)
+record("dense_backward_dA_prev", dense_backward)
 ### END HIDDEN TESTS
 '''),
     md("ps3-act-md", r"""
@@ -713,9 +716,9 @@ with explain("relu_backward", relu_backward):
     dZ = relu_backward(np.array([[2.0, 2.0]]), np.array([[-1.0, 1.0]]))
     assert np.allclose(dZ, [[0.0, 2.0]]), f"expected [[0, 2]], got {dZ}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_relu_backward
+from bpcourse.grading import record
 
-check_relu_backward(relu_backward)
+record("relu_backward", relu_backward)
 ### END HIDDEN TESTS
 '''),
     test("test_sigmoid_backward", 1, '''
@@ -726,9 +729,9 @@ with explain("sigmoid_backward", sigmoid_backward):
     dZ = sigmoid_backward(np.array([[4.0]]), np.array([[0.0]]))
     assert np.allclose(dZ, 1.0), f"dA = 4 at Z = 0 gives 4 * 0.25 = 1, got {dZ}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_sigmoid_backward
+from bpcourse.grading import record
 
-check_sigmoid_backward(sigmoid_backward)
+record("sigmoid_backward", sigmoid_backward)
 ### END HIDDEN TESTS
 '''),
     test("test_tanh_backward", 1, '''
@@ -739,9 +742,9 @@ with explain("tanh_backward", tanh_backward):
     dZ = tanh_backward(np.array([[3.0]]), np.array([[0.0]]))
     assert np.allclose(dZ, 3.0), f"dA = 3 at Z = 0 gives 3, got {dZ}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_tanh_backward
+from bpcourse.grading import record
 
-check_tanh_backward(tanh_backward)
+record("tanh_backward", tanh_backward)
 ### END HIDDEN TESTS
 '''),
     md("ps3-softmax-md", r"""
@@ -779,9 +782,9 @@ with explain("softmax_cross_entropy_backward", softmax_cross_entropy_backward):
     assert np.shape(dZ) == (1, 2), f"expected shape (1, 2), got {np.shape(dZ)}"
     assert np.allclose(dZ, [[-0.5, 0.5]]), f"for one example expected [[-0.5, 0.5]], got {dZ}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_softmax_cross_entropy_backward
+from bpcourse.grading import record
 
-check_softmax_cross_entropy_backward(softmax_cross_entropy_backward)
+record("softmax_cross_entropy_backward", softmax_cross_entropy_backward)
 ### END HIDDEN TESTS
 '''),
     md("ps3-mlp-md", r"""
@@ -844,9 +847,9 @@ with explain("mlp_backward", mlp_backward, ns=globals()):
         assert np.shape(grads[key]) == params[key].shape, (
             f"grads[{key!r}] has shape {np.shape(grads[key])}, {key} has {params[key].shape}")
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_mlp_backward
+from bpcourse.grading import record
 
-check_mlp_backward(mlp_backward, ns=globals())
+record("mlp_backward", mlp_backward, ns=globals())
 ### END HIDDEN TESTS
 '''),
     md("ps3-gradcheck-md", r"""
@@ -935,9 +938,9 @@ with explain("sgd_step", sgd_step):
     assert np.allclose(params["W1"], 0.5), f"1 - 0.5 * 1 = 0.5, got {params['W1']}"
     assert np.allclose(params["b1"], -0.5), f"0 - 0.5 * 1 = -0.5, got {params['b1']}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_sgd_step
+from bpcourse.grading import record
 
-check_sgd_step(sgd_step)
+record("sgd_step", sgd_step)
 ### END HIDDEN TESTS
 '''),
     md("ps4-batches-md", r"""
@@ -981,9 +984,9 @@ with explain("minibatches_cover", minibatches):
     sizes = [len(Xb) for Xb, Yb in batches]
     assert sizes == [2, 2, 1], f"5 examples in batches of 2 give sizes [2, 2, 1], got {sizes}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_minibatches_cover
+from bpcourse.grading import record
 
-check_minibatches_cover(minibatches)
+record("minibatches_cover", minibatches)
 ### END HIDDEN TESTS
 '''),
     test("test_minibatches_shuffled", 1, '''
@@ -995,9 +998,9 @@ with explain("minibatches_shuffled", minibatches):
     first = np.concatenate([Xb[:, 0] for Xb, Yb in minibatches(X, Y, 5, np.random.default_rng(0))])
     assert not np.array_equal(first, X[:, 0]), "the examples came in their original order"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_minibatches_shuffled
+from bpcourse.grading import record
 
-check_minibatches_shuffled(minibatches)
+record("minibatches_shuffled", minibatches)
 ### END HIDDEN TESTS
 '''),
     md("ps4-train-md", r"""
@@ -1056,9 +1059,9 @@ with explain("train", train, ns=globals()):
     history = train(net, X, np.eye(2)[y], epochs=2, batch_size=16, lr=0.5)
     assert len(history["loss"]) == 2, f"expected one loss per epoch, got {history['loss']}"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_train
+from bpcourse.grading import record
 
-check_train(train, ns=globals())
+record("train", train, ns=globals())
 ### END HIDDEN TESTS
 '''),
     md("ps4-curve-md", r"""
@@ -1137,9 +1140,9 @@ with explain("save_model", save_model):
     back = bp.load_json("model.json")
     assert back.sizes == [3, 2], f"read back sizes {back.sizes}, expected [3, 2]"
 ### BEGIN HIDDEN TESTS
-from bpcourse.grading import check_save_model
+from bpcourse.grading import record
 
-check_save_model(save_model)
+record("save_model", save_model)
 ### END HIDDEN TESTS
 '''),
 ]

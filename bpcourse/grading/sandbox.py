@@ -1,0 +1,187 @@
+"""The sandbox a student's kernel runs in when grading (Linux, started as root).
+
+``python -m bpcourse.grading.sandbox -- <kernel command>`` is prepended to the kernel's
+command by ``harden.SandboxKernelManager``, under ``unshare -m`` (a private mount
+namespace). Configured by ``$BPCOURSE_SANDBOX`` (JSON), it
+
+1. hides the course (solutions, submissions, gradebook, feedback), the git history, the
+   grader's home and temporary folders behind empty read-only tmpfs mounts, then shows
+   again, read-only, only what the kernel needs: Python, the virtual environment, the
+   ``bpcourse`` package and the MNIST cache;
+2. gives the kernel a fresh, size-limited tmpfs as ``/tmp``, its scratch folder and home;
+3. opens the record file (``record.py``) for appending and hands the kernel its fd;
+4. sets resource limits: address space, CPU time, processes, file size, open files, no
+   core dumps, and no new privileges (setuid programs stay unprivileged);
+5. becomes the unprivileged grading user of its worker slot and execs the kernel.
+
+Without root (or without ``unshare``) there is no sandbox: ``available()`` says so and the
+grader reports it; resource limits still apply.
+"""
+
+import ctypes
+import json
+import os
+import pwd
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
+PR_SET_NO_NEW_PRIVS = 38
+USER_PREFIX = "bpgrade"
+
+
+def available():
+    """(True, "") if kernels can be sandboxed here, else (False, the reason)."""
+    if not sys.platform.startswith("linux"):
+        return False, "not Linux"
+    if os.geteuid() != 0:
+        return False, "not running as root"
+    if not shutil.which("unshare"):
+        return False, "no unshare command"
+    ok = subprocess.run(["unshare", "-m", "--propagation", "private", "true"],
+                        capture_output=True).returncode == 0
+    return (True, "") if ok else (False, "mount namespaces not permitted")
+
+
+def user(slot):
+    """The grading user of worker slot ``slot``, created (no home, no shell) if missing."""
+    name = f"{USER_PREFIX}{int(slot)}"
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", "--user-group", name],
+                       check=False, capture_output=True)
+        return pwd.getpwnam(name)
+
+
+def kill_user(uid):
+    """SIGKILL every process of the grading user uid (a fork bomb included)."""
+    if uid in (None, 0):
+        return
+    for _ in range(20):
+        pid = os.fork()
+        if pid == 0:  # the child becomes the user and kills all that user's processes
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+        if not _pids_of(uid):
+            return
+        time.sleep(0.05)
+
+
+def _pids_of(uid):
+    pids = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.stat(f"/proc/{p}").st_uid == uid:
+                    pids.append(int(p))
+            except OSError:
+                pass
+    return pids
+
+
+# -- the launcher (runs as root inside the new mount namespace) ------------------------
+_libc = None
+
+
+def _mount(src, target, fstype, flags, data):
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    def enc(s):
+        return (None if s is None else s.encode())
+    if _libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {src} on {target}: {os.strerror(err)}")
+
+
+def _launch(conf, cmd):
+    uid, gid = conf["uid"], conf["gid"]
+    # The connection file lives in the grader's runtime folder, hidden below.
+    i = cmd.index("-f") + 1
+    with open(cmd[i]) as f:
+        connection = f.read()
+    reveal = [p for p in dict.fromkeys(conf["reveal"]) if os.path.exists(p)]
+    fds = {p: os.open(p, os.O_PATH) for p in reveal}
+    rec_fd = os.open(conf["record"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.set_inheritable(rec_fd, True)
+
+    _mount(None, "/", None, MS_REC | 1 << 18, None)  # MS_PRIVATE: nothing leaks out
+    for path in sorted(dict.fromkeys(conf["hide"]), key=len):
+        if os.path.isdir(path) and not os.path.islink(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={conf['scratch_mb']}m,mode=1777")
+    for path in reveal:
+        if os.path.isdir(f"/proc/self/fd/{fds[path]}"):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
+        _mount(f"/proc/self/fd/{fds[path]}", path, None, MS_BIND | MS_REC, None)
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+        os.close(fds[path])
+    for path in conf["hide"]:  # the covering tmpfs themselves become read-only
+        if os.path.isdir(path) and os.path.ismount(path):
+            try:
+                _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+            except OSError:
+                pass
+
+    scratch = "/tmp/work"
+    os.makedirs(scratch)
+    os.chown(scratch, uid, gid)
+    os.chmod(scratch, 0o700)
+    conn = os.path.join(scratch, ".kernel.json")
+    with open(conn, "w") as f:
+        f.write(connection)
+    os.chown(conn, uid, gid)
+    cmd[i] = conn
+
+    lim = conf["limits"]
+    for name, value in [("RLIMIT_AS", lim["memory"]), ("RLIMIT_CPU", lim["cpu"]),
+                        ("RLIMIT_NPROC", lim["nproc"]), ("RLIMIT_FSIZE", lim["fsize"]),
+                        ("RLIMIT_NOFILE", 256), ("RLIMIT_CORE", 0)]:
+        if value:
+            resource.setrlimit(getattr(resource, name), (value, value))
+    env = {
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+        "HOME": scratch, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+        "BPCOURSE_RECORD_FD": str(rec_fd), "BPCOURSE_DATA": conf["data"] or "",
+        "BPCOURSE_OFFLINE": "1", "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    ctypes.CDLL(None).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    os.chdir(scratch)
+    os.execve(cmd[0], cmd, env)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    cmd = argv[argv.index("--") + 1:]
+    conf = json.loads(os.environ["BPCOURSE_SANDBOX"])
+    try:
+        _launch(conf, cmd)
+    except Exception as err:  # never start the kernel unsandboxed
+        print(f"bpcourse sandbox: {err}", file=sys.stderr, flush=True)
+        os._exit(70)
+
+
+if __name__ == "__main__":
+    main()
