@@ -18,6 +18,7 @@ A full-page screenshot of each page is saved under
 """
 
 import base64
+import os
 import re
 import shutil
 import subprocess
@@ -34,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 BIN = Path(sys.executable).parent
-CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium",
-                             shutil.which("chromium-browser")) if p and Path(p).exists()), None)
+# $CHROMIUM picks the browser (a path that does not exist skips the browser tests).
+_CANDIDATES = ([os.environ["CHROMIUM"]] if "CHROMIUM" in os.environ else
+               [shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")])
+CHROMIUM = next((p for p in _CANDIDATES if p and Path(p).exists()), None)
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="headless Chromium not found (install Debian's `chromium`); browser checks skipped")
