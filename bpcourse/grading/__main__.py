@@ -16,7 +16,7 @@ def main(argv=None):
     g = sub.add_parser("grade", help="autograde every submission, feedback, CSV, summary")
     g.add_argument("--timeout", type=int, help="seconds per cell (default: nbgrader_config.py)")
     g.add_argument("--force", action="store_true", help="regrade submissions graded before")
-    g.add_argument("--workers", type=int, help="parallel workers (default: number of cores)")
+    g.add_argument("--workers", type=int, help="parallel workers (default: cores + 1)")
     sub.add_parser("notebooks", help="rewrite solutions/ from bpcourse/grading/notebooks.py")
     args = p.parse_args(argv)
     if args.cmd == "release":

@@ -1,8 +1,8 @@
 """The sandbox a student's kernel runs in when grading (Linux, started as root).
 
-``python -m bpcourse.grading.sandbox -- <kernel command>`` is prepended to the kernel's
-command by ``harden.SandboxKernelManager``, under ``unshare -m`` (a private mount
-namespace). Configured by ``$BPCOURSE_SANDBOX`` (JSON), it
+``python -I .../sandbox.py -- <kernel command>`` (run as a script: standard library
+only) is prepended to the kernel's command by ``harden.SandboxKernelManager``, under
+``unshare -m`` (a private mount namespace). Configured by ``$BPCOURSE_SANDBOX`` (JSON), it
 
 1. hides the course (solutions, submissions, gradebook, feedback), the git history, the
    grader's home and temporary folders behind empty read-only tmpfs mounts, then shows
@@ -34,8 +34,18 @@ PR_SET_NO_NEW_PRIVS = 38
 USER_PREFIX = "bpgrade"
 
 
+_available = None
+
+
 def available():
     """(True, "") if kernels can be sandboxed here, else (False, the reason)."""
+    global _available
+    if _available is None:
+        _available = _probe()
+    return _available
+
+
+def _probe():
     if not sys.platform.startswith("linux"):
         return False, "not Linux"
     if os.geteuid() != 0:
