@@ -98,6 +98,22 @@ for _ in range(5000):
 print("forked", n)
 '''
 
+FORK_ALLOCATE = '''
+import os, time
+pids = []
+for _ in range(10):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            x = np.ones(40_000_000)  # 320 MB each, 3.2 GB together: over the 2 GB cgroup
+            time.sleep(2)
+        finally:
+            os._exit(0)
+    pids.append(pid)
+for p in pids:
+    os.waitpid(p, 0)
+'''
+
 FORGE = '''
 import json, os
 fd = int(os.environ.get("BPCOURSE_RECORD_FD", "-1"))
@@ -167,6 +183,8 @@ def corpus(course):
             after="test_tanh_prime"), 8, "timeout"),
         "allocates-40gb": ("ps1", _nb(bug=False, cells=["x = np.ones(5 * 10**9)"],
                                       after="test_tanh_prime"), 13, "memory limit"),
+        "fork-allocates": ("ps1", _nb(bug=False, cells=[FORK_ALLOCATE], after="test_tanh_prime"),
+                           13, "memory limit"),
         "fork-bomb": ("ps1", _nb(bug=False, cells=[FORK_BOMB], after="test_tanh_prime"), 13,
                       "fork"),
         "floods-output": ("ps1", _nb(bug=False, cells=[

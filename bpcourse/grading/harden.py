@@ -182,6 +182,8 @@ class SandboxedExecute(Execute):
 
         pw = sandbox.user(slot)
         conf["uid"], conf["gid"] = pw.pw_uid, pw.pw_gid
+        sandbox.kill_user(pw.pw_uid)  # nothing left over from before, so the cgroup is empty
+        conf["cgroups"] = sandbox.cgroups(slot, self.memory_mb << 20, self.nproc)
         package = os.path.dirname(os.path.realpath(package_init))
         project = os.path.dirname(package)
         root = os.path.realpath(self._course_root or os.getcwd())
@@ -227,6 +229,10 @@ class SandboxedExecute(Execute):
         finally:
             if conf.get("uid"):
                 sandbox.kill_user(conf["uid"])
+            kills = sandbox.oom_kills(conf.get("cgroups", []))
+            if kills:
+                self._events.append(f"memory limit: the kernel's processes went past "
+                                    f"{self.memory_mb} MB together; {kills} killed")
         return nb, resources
 
     def create_kernel_manager(self):

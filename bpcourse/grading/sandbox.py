@@ -69,6 +69,54 @@ def user(slot):
         return pwd.getpwnam(name)
 
 
+def cgroups(slot, memory, nproc):
+    """Fresh cgroups (v1 memory and pids) for slot's kernels: [folder], maybe empty.
+
+    The memory cgroup caps all the kernel's processes together (a fork that allocates in
+    every child), counting its tmpfs scratch; the pids cgroup caps their number. Where
+    cgroups cannot be made, only the per-process limits apply.
+    """
+    made = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return made
+    for controller, limits in [("memory", {"memory.limit_in_bytes": memory,
+                                           "memory.memsw.limit_in_bytes": memory}),
+                               ("pids", {"pids.max": nproc})]:
+        path = next((ln.split(":", 2)[2] for ln in lines
+                     if controller in ln.split(":", 2)[1].split(",")), None)
+        if path is None:
+            continue
+        folder = os.path.join(f"/sys/fs/cgroup/{controller}{path}", f"{USER_PREFIX}{slot}")
+        try:
+            if os.path.isdir(folder):
+                os.rmdir(folder)  # empty once the user's processes are gone: fresh counters
+            os.mkdir(folder)
+            for name, value in limits.items():
+                if os.path.exists(os.path.join(folder, name)):
+                    with open(os.path.join(folder, name), "w") as f:
+                        f.write(str(value))
+            made.append(folder)
+        except OSError:
+            continue
+    return made
+
+
+def oom_kills(folders):
+    """How many processes the memory cgroup's OOM killer killed."""
+    for folder in folders:
+        try:
+            with open(os.path.join(folder, "memory.oom_control")) as f:
+                for line in f:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return 0
+
+
 def kill_user(uid):
     """SIGKILL every process of the grading user uid (a fork bomb included)."""
     if uid in (None, 0):
@@ -160,6 +208,9 @@ def _launch(conf, cmd):
     os.chown(conn, uid, gid)
     cmd[i] = conn
 
+    for folder in conf.get("cgroups", []):  # join the slot's cgroups (before exec)
+        with open(os.path.join(folder, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
     lim = conf["limits"]
     for name, value in [("RLIMIT_AS", lim["memory"]), ("RLIMIT_CPU", lim["cpu"]),
                         ("RLIMIT_NPROC", lim["nproc"]), ("RLIMIT_FSIZE", lim["fsize"]),
@@ -172,6 +223,7 @@ def _launch(conf, cmd):
         "BPCOURSE_RECORD_FD": str(rec_fd), "BPCOURSE_DATA": conf["data"] or "",
         "BPCOURSE_OFFLINE": "1", "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg",
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MB of address space per arena
         "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
     os.setgroups([])
