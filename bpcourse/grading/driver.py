@@ -23,6 +23,7 @@ from pathlib import Path
 from .checks import MISTAKES
 
 GRADING = "_grading"
+MAX_SUBMISSION = 50 << 20  # bytes of one submission folder
 
 
 def _env():
@@ -420,6 +421,14 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None):
                       log=logdir / "generate_assignment.log")
     before = set() if force else _graded_before(course, todo)
     new = [t for t in todo if t not in before]
+    notes = {}
+    for student, name in list(new):  # nbgrader reads a notebook whole: refuse a huge one
+        folder = course / GRADING / "submitted" / student / name
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        if size > MAX_SUBMISSION:
+            new.remove((student, name))
+            notes[(student, name)] = [f"not graded: the submission holds {size >> 20} MB, "
+                                      f"more than {MAX_SUBMISSION >> 20} MB"]
     # One more worker than cores: a worker waits while its kernel starts and between
     # cells, and the spare one fills those gaps (2 cores: 3 workers grade 40 ps3
     # submissions in 27 s, 2 in 36 s).
@@ -441,7 +450,7 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None):
     shutil.rmtree(course / GRADING / "work", ignore_errors=True)
     (course / GRADING / "work").mkdir()
     shutil.copy(course / GRADING / "gradebook.db", course / GRADING / "work" / "template.db")
-    notes, done, lock = {}, 0, threading.Lock()
+    done, lock = 0, threading.Lock()
     bar = tqdm(total=total, unit="submission", desc="autograding", disable=quiet or not total,
                file=sys.stderr, dynamic_ncols=True)
     jobs = queue.Queue()
