@@ -218,7 +218,8 @@ def _fake_grade_cell():
 
 # Patched comparisons also change the course of the checks in the kernel, so some recorded
 # runs no longer replay: those behaviours score 0 too (less than the honest score).
-LOWER_OK = {"patch-numpy"}
+# The OOM killer may pick the kernel itself rather than a child of the fork.
+LOWER_OK = {"patch-numpy", "fork-allocates"}
 HONEST = {("solution", "ps1"): 13, ("solution", "ps3"): 13, ("solution", "ps2"): 9}
 
 
@@ -335,10 +336,11 @@ def test_nothing_outside_the_scratch_folder_changed(hostile):
 
 
 def test_no_process_of_a_grading_user_survives(hostile):
+    from bpcourse.grading.sandbox import _pids_of
+
     uids = {p.pw_uid for p in pwd.getpwall() if p.pw_name.startswith("bpgrade")}
     assert uids
-    left = [p for p in os.listdir("/proc") if p.isdigit() and os.stat(f"/proc/{p}").st_uid in uids]
-    assert not left
+    assert not [p for uid in uids for p in _pids_of(uid)]
 
 
 def test_every_feedback_hides_the_hidden_tests(hostile):

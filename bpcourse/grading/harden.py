@@ -29,6 +29,7 @@ import tempfile
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.preprocessors.execute import Execute
@@ -216,7 +217,18 @@ class SandboxedExecute(Execute):
         self._sizes = {}
         self._deadline = time.monotonic() + max(3 * (self.timeout or 120), 300)
         try:
-            super().preprocess(nb, resources, km)
+            for attempt in range(3):  # a kernel that fails to start is started again
+                self._ran = False
+                try:
+                    super().preprocess(nb, resources, km)
+                    break
+                except Exception:
+                    if self._ran or attempt == 2:
+                        raise
+                    self.log.warning("the kernel did not start: trying again")
+                    if conf.get("uid"):
+                        sandbox.kill_user(conf["uid"])
+                    time.sleep(1 + attempt)
         except Exception as err:  # the kernel did not start, or died between cells
             reason = self._death_reason() or f"{type(err).__name__}"
             if not self._stop:
@@ -234,6 +246,14 @@ class SandboxedExecute(Execute):
                 self._events.append(f"memory limit: the kernel's processes went past "
                                     f"{self.memory_mb} MB together; {kills} killed")
         return nb, resources
+
+    async def _async_check_alive(self):
+        # nbclient asks the heartbeat, which misses its 1 s deadline on a loaded machine
+        # and declares a busy kernel dead; ask whether the process still runs instead (a
+        # hung kernel is the time limit's business).
+        if not await ensure_async(self.km.is_alive()):
+            self.log.error("Kernel died while waiting for execute reply.")
+            raise DeadKernelError("Kernel died")
 
     def create_kernel_manager(self):
         self.kernel_manager_class = SandboxKernelManager
@@ -269,6 +289,7 @@ class SandboxedExecute(Execute):
         if self._stop:
             cell.outputs = [_error("NotRun", f"not run: {self._stop}")]
             return cell, resources
+        self._ran = True
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:

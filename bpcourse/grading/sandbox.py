@@ -121,7 +121,7 @@ def kill_user(uid):
     """SIGKILL every process of the grading user uid (a fork bomb included)."""
     if uid in (None, 0):
         return
-    for _ in range(20):
+    for _ in range(100):  # up to 5 s: a process being OOM-killed takes a moment to go
         pid = os.fork()
         if pid == 0:  # the child becomes the user and kills all that user's processes
             try:
@@ -139,13 +139,16 @@ def kill_user(uid):
 
 
 def _pids_of(uid):
+    """Live processes of uid (zombies are dead already: their parent reaps them)."""
     pids = []
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
                 if os.stat(f"/proc/{p}").st_uid == uid:
-                    pids.append(int(p))
-            except OSError:
+                    with open(f"/proc/{p}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            pids.append(int(p))
+            except (OSError, IndexError):
                 pass
     return pids
 
