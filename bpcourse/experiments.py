@@ -21,6 +21,7 @@ from itertools import product
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from . import activations, data, losses, mlp, optim, train
@@ -125,10 +126,14 @@ def run(config, cache=True, progress=False, save_model=None):
         hist.setdefault("test_acc", []).append(net.accuracy(Xte, yte))
 
     t0 = time.perf_counter()
-    hist = train.fit(net, (Xtr, ytr), val=(Xva, yva), epochs=c["epochs"],
-                     batch_size=c["batch_size"], seed=c["seed"], progress=progress,
-                     optimizer=SGD(lr=c["lr"], momentum=c["momentum"]), on_epoch=track_test)
-    test_loss, test_acc = train.evaluate(net, Xte, yte)
+    # One BLAS thread: for these matrix sizes two threads on two cores were slower, and
+    # many times slower when anything else was running (see chapter 12).
+    with threadpool_limits(limits=1, user_api="blas"):
+        hist = train.fit(net, (Xtr, ytr), val=(Xva, yva), epochs=c["epochs"],
+                         batch_size=c["batch_size"], seed=c["seed"], progress=progress,
+                         optimizer=SGD(lr=c["lr"], momentum=c["momentum"]),
+                         on_epoch=track_test)
+        test_loss, test_acc = train.evaluate(net, Xte, yte)
     best = int(np.argmax(hist["val_acc"]))
     row = {**c, "hidden": list(c["hidden"]), "key": _key(c),
            "train_acc": hist["train_acc"][-1], "val_acc": hist["val_acc"][-1],
