@@ -336,11 +336,25 @@ def test_nothing_outside_the_scratch_folder_changed(hostile):
 
 
 def test_no_process_of_a_grading_user_survives(hostile):
-    from bpcourse.grading.sandbox import _pids_of
+    """No grading user whose slot is free (held by no grading run) has a live process."""
+    import fcntl
 
-    uids = {p.pw_uid for p in pwd.getpwall() if p.pw_name.startswith("bpgrade")}
-    assert uids
-    assert not [p for uid in uids for p in _pids_of(uid)]
+    from bpcourse.grading.sandbox import LOCKS, _pids_of
+
+    users = {int(p.pw_name[7:]): p.pw_uid for p in pwd.getpwall()
+             if re.fullmatch(r"bpgrade\d+", p.pw_name)}
+    assert users
+    left = []
+    for slot, uid in users.items():
+        fd = os.open(os.path.join(LOCKS, f"slot-{slot}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: no run grades in it
+            left += _pids_of(uid)
+        except OSError:
+            pass  # another grading run on this machine holds it
+        finally:
+            os.close(fd)
+    assert not left
 
 
 def test_every_feedback_hides_the_hidden_tests(hostile):

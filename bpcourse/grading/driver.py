@@ -232,7 +232,7 @@ class _Worker:
         shutil.copy(course / GRADING / "work" / "template.db",
                     self.dir / GRADING / "gradebook.db")
         self.log = open(course / GRADING / "logs" / f"autograde-{slot}.log", "w")  # noqa: SIM115
-        self.proc = None
+        self.proc, self.held = None, -1
 
     def start(self):
         env = _env()
@@ -245,7 +245,10 @@ class _Worker:
                                      text=True, bufsize=1, start_new_session=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
-        return self._wait("READY", 300)
+        line, err = self._wait("READY", 300)
+        if line:
+            self.held = int(line.split("\t")[1])  # the slot the worker holds (-1: none)
+        return line, err
 
     def _read(self, proc, lines):
         for line in proc.stdout:
@@ -295,23 +298,24 @@ class _Worker:
             except (OSError, subprocess.TimeoutExpired):
                 kill = True
         if kill:
-            _kill(self.proc, self.slot)
+            _kill(self.proc, self.held)
             self.proc.wait()
-        self.proc = None
+        self.proc, self.held = None, -1
 
 
 def _kill(proc, slot):
+    """Kill a worker: first its kernels (while it still holds its slot), then itself."""
     from . import sandbox
 
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    if os.geteuid() == 0:
+    if slot >= 0 and os.geteuid() == 0:
         try:
             sandbox.kill_user(sandbox.user(slot).pw_uid)
         except KeyError:
             pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _merge(course, work, chunk, notes):
@@ -444,9 +448,6 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None):
     if not ok:
         say(f"warning: no sandbox ({why}): students' code runs as you, with resource "
             "limits only")
-    else:
-        for slot in range(workers):
-            sandbox.user(slot)
     shutil.rmtree(course / GRADING / "work", ignore_errors=True)
     (course / GRADING / "work").mkdir()
     shutil.copy(course / GRADING / "gradebook.db", course / GRADING / "work" / "template.db")

@@ -169,7 +169,6 @@ class SandboxedExecute(Execute):
     max_output = Integer(100_000, help="characters of output kept per cell").tag(config=True)
 
     def _conf(self, workdir):
-        slot = int(os.environ.get("BPCOURSE_SANDBOX_SLOT", "0"))
         enabled, why = sandbox.available()
         conf = {"enabled": enabled, "why": why, "record": os.path.join(workdir, "record.jsonl"),
                 "stderr": os.path.join(workdir, "kernel.err"), "uid": None, "gid": None,
@@ -181,6 +180,7 @@ class SandboxedExecute(Execute):
         from .. import __file__ as package_init
         from ..data import data_home
 
+        slot = sandbox.acquire_slot(int(os.environ.get("BPCOURSE_SANDBOX_SLOT", "0")))
         pw = sandbox.user(slot)
         conf["uid"], conf["gid"] = pw.pw_uid, pw.pw_gid
         sandbox.kill_user(pw.pw_uid)  # nothing left over from before, so the cgroup is empty

@@ -57,6 +57,35 @@ def _probe():
     return (True, "") if ok else (False, "mount namespaces not permitted")
 
 
+LOCKS = "/var/lib/bpcourse-grading"
+_slot = None
+
+
+def acquire_slot(hint=0):
+    """A worker slot no other grading process on this machine holds, locked for life.
+
+    Each slot has its own grading user, and everything that user runs is killed after
+    each notebook: two grading runs (two courses, two test sessions) must never share a
+    slot. The lock (flock on LOCKS/slot-N.lock) is released when this process ends.
+    """
+    global _slot
+    if _slot is not None:
+        return _slot[0]
+    import fcntl
+
+    os.makedirs(LOCKS, mode=0o700, exist_ok=True)
+    for n in list(range(int(hint), int(hint) + 256)) + list(range(int(hint))):
+        fd = os.open(os.path.join(LOCKS, f"slot-{n}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _slot = (n, fd)
+        return n
+    raise RuntimeError("no free grading slot")
+
+
 def user(slot):
     """The grading user of worker slot ``slot``, created (no home, no shell) if missing."""
     name = f"{USER_PREFIX}{int(slot)}"

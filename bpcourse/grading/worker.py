@@ -5,7 +5,8 @@ private copy of the course (its own ``nbgrader_config.py`` and gradebook), reads
 ``<student>\\t<assignment>`` on stdin; for each it runs nbgrader's autograde and
 generate_feedback in this one process (nbgrader's ``NbGraderAPI``: no start-up per
 submission) and answers ``DONE\\t<student>\\t<assignment>\\t<ok>``. The notebook itself
-runs in the sandbox of the worker's slot (``$BPCOURSE_SANDBOX_SLOT``, see harden.py).
+runs in the sandbox of the worker's slot (the first free one from
+``$BPCOURSE_SANDBOX_SLOT`` on, see sandbox.acquire_slot and harden.py).
 """
 
 import argparse
@@ -27,7 +28,13 @@ def main(argv=None):
         config.ExecutePreprocessor.timeout = args.timeout
     api = NbGraderAPI(config=config)
     out = sys.stdout
-    print("READY", file=out, flush=True)
+    from . import sandbox
+
+    # The slot (and so the grading user) this process holds until it ends; the driver
+    # kills that user's processes, and only that user's, if this worker hangs.
+    slot = sandbox.acquire_slot(int(os.environ.get("BPCOURSE_SANDBOX_SLOT", "0"))) \
+        if sandbox.available()[0] else -1
+    print(f"READY\t{slot}", file=out, flush=True)
     for line in sys.stdin:
         student, assignment = line.rstrip("\n").split("\t")
         print(f"Autograding {student}/{assignment}", file=out, flush=True)
