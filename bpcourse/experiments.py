@@ -87,6 +87,24 @@ def _key(c):
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def _read_cached(path):
+    """A cached result, or None when absent; a damaged entry is deleted (recomputed)."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        path.unlink()
+        return None
+
+
+def _write_cached(path, result):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(path)  # atomic: an interrupted build never leaves half an entry
+
+
 _MNIST = {}
 
 
@@ -106,11 +124,8 @@ def run(config, cache=True, progress=False, save_model=None):
     """
     c = _normalise(config)
     path = runs_home() / f"{_key(c)}.json"
-    if cache and save_model is None and path.exists():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            path.unlink()  # a damaged cache entry is recomputed
+    if cache and save_model is None and (row := _read_cached(path)) is not None:
+        return row
     (Xtr, ytr), (Xva, yva), (Xte, yte) = _mnist(c["dtype"])
     if c["train_size"]:
         Xtr, ytr = Xtr[:c["train_size"]], ytr[:c["train_size"]]
@@ -146,10 +161,7 @@ def run(config, cache=True, progress=False, save_model=None):
         from .io import save_json
         save_json(net, save_model)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(row))
-        tmp.replace(path)
+        _write_cached(path, row)
     return row
 
 

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .data import load_mnist
-from .experiments import _CODE, runs_home
+from .experiments import _CODE, _read_cached, _write_cached, runs_home
 from .mlp import MLP
 from .optim import SGD
 from .train import fit
@@ -56,15 +56,11 @@ def record_run(cache=True, **config):
     """
     blob = json.dumps(config, sort_keys=True, default=list) + _CODE
     path = runs_home() / f"record-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
-    if cache and path.exists():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            path.unlink()
+    if cache and (info := _read_cached(path)) is not None:
+        return info
     _, info = train_record(progress=False, **config)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(info))
+        _write_cached(path, info)
     return info
 
 
