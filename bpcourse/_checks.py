@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .datasets import one_hot
+
 FLOAT_DTYPES = ("float32", "float64")
 
 
@@ -85,10 +87,7 @@ def check_Y(Y, n, n_out, dtype, name="Y"):
                 raise TypeError(f"{name} must be numeric, got dtype {Y.dtype}")
             Y = Y.reshape(-1, 1)
         else:
-            y = check_labels(Y, n_out, name)
-            Y = np.zeros((n, n_out), dtype=dtype)
-            Y[np.arange(n), y] = 1
-            return Y
+            return one_hot(check_labels(Y, n_out, name), n_out, dtype)
     elif Y.ndim == 2:
         if Y.shape != (n, n_out):
             raise ValueError(
