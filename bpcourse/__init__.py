@@ -6,11 +6,11 @@
 """
 
 from . import activations, datasets, experiments, losses, plots
-from .data import load_mnist
 from .datasets import one_hot
 from .gradcheck import gradcheck, numerical_gradient, relative_error
 from .io import load_json, save_json
 from .mlp import MLP
+from .mnist import load_mnist
 from .optim import SGD
 from .train import evaluate, fit
 

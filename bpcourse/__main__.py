@@ -3,9 +3,9 @@
 import argparse
 import sys
 
-from .data import data_home, fetch_mnist, load_mnist
 from .io import load_json, save_json
 from .mlp import INITS, MLP
+from .mnist import data_home, fetch_mnist, load_mnist
 from .optim import SGD
 from .train import fit
 
@@ -56,7 +56,7 @@ def _run(args):
         print(f"MNIST ready: {len(x)} images in {data_home()}")
         return 0
     if args.command == "record":
-        from .record import train_record
+        from .speedrun import train_record
         net, info = train_record(budget=args.budget)
         print(f"record: test accuracy {100 * info['test_acc']:.2f}% in {info['seconds']:.1f} s "
               f"of training ({info['epochs']:.1f} epochs)")

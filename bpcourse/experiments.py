@@ -24,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from . import activations, data, losses, mlp, optim, train
+from . import activations, losses, mlp, mnist, optim, train
 from .io import load_json
 from .mlp import MLP
 from .optim import SGD
@@ -51,7 +51,7 @@ DEFAULTS = {
 
 def runs_home():
     """Where finished runs are cached: ``$BPCOURSE_RUNS``, else ``<data_home>/runs``."""
-    return Path(os.environ.get("BPCOURSE_RUNS") or data.data_home() / "runs")
+    return Path(os.environ.get("BPCOURSE_RUNS") or mnist.data_home() / "runs")
 
 
 def grid(**axes):
@@ -76,7 +76,7 @@ def _normalise(config):
 # the package invalidates old results instead of silently reusing them.
 _CODE = hashlib.sha256("".join(
     inspect.getsource(m) for m in (activations, losses, mlp, optim, train)
-).encode() + data.CONTENT_SHA256.encode()).hexdigest()[:16]
+).encode() + mnist.CONTENT_SHA256.encode()).hexdigest()[:16]
 
 
 def _key(c):
@@ -110,7 +110,7 @@ _MNIST = {}
 
 def _mnist(dtype):
     if dtype not in _MNIST:
-        _MNIST[dtype] = data.load_mnist(dtype=dtype, progress=False)
+        _MNIST[dtype] = mnist.load_mnist(dtype=dtype, progress=False)
     return _MNIST[dtype]
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import _checks
+from . import _validation
 
 __all__ = ["gradcheck", "numerical_gradient", "relative_error"]
 
@@ -51,8 +51,8 @@ def gradcheck(net, X, Y, eps=1e-5, details=False):
         Also return a dict of the relative error per parameter.
     """
     check = net.copy(dtype="float64")
-    X = _checks.check_X(X, net.sizes[0], check.dtype)
-    Y = _checks.check_Y(Y, len(X), net.sizes[-1], check.dtype)
+    X = _validation.check_X(X, net.sizes[0], check.dtype)
+    Y = _validation.check_Y(Y, len(X), net.sizes[-1], check.dtype)
     check.forward(X)
     analytic = check.backward(Y)
     errors = {}

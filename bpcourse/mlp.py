@@ -20,7 +20,7 @@ See chapter 5.
 
 import numpy as np
 
-from . import _checks
+from . import _validation
 from .activations import ACTIVATIONS, DERIVATIVES, HIDDEN, OUTPUTS, softmax_backward
 from .losses import FUSED, LOSS_GRADS, LOSSES
 
@@ -95,16 +95,16 @@ class MLP:
             raise ValueError(
                 f"sizes must list at least two positive integers (inputs ... outputs), got {sizes}")
         self.sizes = [int(s) for s in sizes]
-        self.activation = _checks.check_name("activation", activation, HIDDEN)
-        self.output = _checks.check_name("output", output, OUTPUTS)
-        self.loss_name = _checks.check_name("loss", loss, tuple(LOSSES))
+        self.activation = _validation.check_name("activation", activation, HIDDEN)
+        self.output = _validation.check_name("output", output, OUTPUTS)
+        self.loss_name = _validation.check_name("loss", loss, tuple(LOSSES))
         if (output, loss) not in _PAIRS:
             raise ValueError(f"output {output!r} with loss {loss!r} makes no sense: "
                              f"{_WHY_NOT[(output, loss)]}")
         if output == "softmax" and self.sizes[-1] < 2:
             raise ValueError("output 'softmax' needs at least 2 outputs; use 'sigmoid' for one")
-        self.init = _checks.check_name("init", init or DEFAULT_INIT[activation], tuple(INITS))
-        self.dtype = _checks.as_dtype(dtype)
+        self.init = _validation.check_name("init", init or DEFAULT_INIT[activation], tuple(INITS))
+        self.dtype = _validation.as_dtype(dtype)
         self.seed = seed
         rng = np.random.default_rng(seed)
         self.params = {}
@@ -133,7 +133,7 @@ class MLP:
         """A deep copy of the network, optionally converted to another dtype."""
         net = type(self).__new__(type(self))  # keep subclasses (gradcheck copies the net)
         net.__dict__.update(self.__dict__)
-        net.dtype = _checks.as_dtype(dtype or self.dtype)
+        net.dtype = _validation.as_dtype(dtype or self.dtype)
         net.params = {k: v.astype(net.dtype, copy=True) for k, v in self.params.items()}
         net.Z, net.A = [], []
         return net
@@ -141,7 +141,7 @@ class MLP:
     # -- forward ---------------------------------------------------------------------
     def forward(self, X):
         """Forward pass of a batch: X (n, n_0) -> P = A[L] (n, n_L); keeps every Z[l] and A[l]."""
-        return self._forward(_checks.check_X(X, self.sizes[0], self.dtype))
+        return self._forward(_validation.check_X(X, self.sizes[0], self.dtype))
 
     def _forward(self, X):
         # Unchecked forward pass for the training loop (its data are checked once, up front).
@@ -162,7 +162,7 @@ class MLP:
         Works in chunks of ``batch_size`` rows and clears the cache ``Z``/``A`` afterwards
         (a 10,000-row cache would otherwise stay in memory).
         """
-        X = _checks.check_X(X, self.sizes[0], self.dtype)
+        X = _validation.check_X(X, self.sizes[0], self.dtype)
         P = np.concatenate([self._forward(X[i:i + batch_size])
                             for i in range(0, len(X), batch_size)])
         self.Z, self.A = [], []  # do not keep a 10k-row cache around
@@ -173,7 +173,7 @@ class MLP:
 
         Like ``predict``, clears the cache ``Z``/``A``.
         """
-        y = _checks.check_labels(y, max(self.sizes[-1], 2))
+        y = _validation.check_labels(y, max(self.sizes[-1], 2))
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
         return float(np.mean(self.predict(X) == y))
@@ -189,7 +189,7 @@ class MLP:
         P = np.asarray(P)
         if P.ndim != 2 or P.shape[1] != self.sizes[-1]:
             raise ValueError(f"P must have shape (n, {self.sizes[-1]}), got {P.shape}")
-        return self._loss(P, _checks.check_Y(Y, len(P), self.sizes[-1], self.dtype))
+        return self._loss(P, _validation.check_Y(Y, len(P), self.sizes[-1], self.dtype))
 
     def _loss(self, P, Y):
         fused = FUSED.get((self.output, self.loss_name))
@@ -206,7 +206,7 @@ class MLP:
         """
         if not self.A:
             raise RuntimeError("call forward(X) before backward(Y)")
-        Y = _checks.check_Y(Y, len(self.A[0]), self.sizes[-1], self.dtype)
+        Y = _validation.check_Y(Y, len(self.A[0]), self.sizes[-1], self.dtype)
         return self._backward(Y)
 
     def _backward(self, Y):

@@ -5,7 +5,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _checks
+from . import _validation
 from .optim import SGD
 
 __all__ = ["fit", "evaluate"]
@@ -13,8 +13,8 @@ __all__ = ["fit", "evaluate"]
 
 def evaluate(net, X, y, batch_size=10000):
     """Mean loss and accuracy of ``net`` on inputs X (n, n_0) with integer labels y (n,)."""
-    X = _checks.check_X(X, net.sizes[0], net.dtype)
-    y = _checks.check_labels(y, max(net.sizes[-1], 2))
+    X = _validation.check_X(X, net.sizes[0], net.dtype)
+    y = _validation.check_labels(y, max(net.sizes[-1], 2))
     return _evaluate(net, X, y, batch_size)
 
 
@@ -79,14 +79,14 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         When the loss becomes NaN or inf; the message names the epoch and batch.
     """
     X, y = _unpack(train, "train")
-    X = _checks.check_X(X, net.sizes[0], net.dtype, name="train X")
-    y = _checks.check_labels(y, max(net.sizes[-1], 2), name="train y")
+    X = _validation.check_X(X, net.sizes[0], net.dtype, name="train X")
+    y = _validation.check_labels(y, max(net.sizes[-1], 2), name="train y")
     if len(y) != len(X):
         raise ValueError(f"train X has {len(X)} rows but train y has {len(y)} labels")
     if val is not None:
         Xv, yv = _unpack(val, "val")
-        Xv = _checks.check_X(Xv, net.sizes[0], net.dtype, name="val X")
-        yv = _checks.check_labels(yv, max(net.sizes[-1], 2), name="val y")
+        Xv = _validation.check_X(Xv, net.sizes[0], net.dtype, name="val X")
+        yv = _validation.check_labels(yv, max(net.sizes[-1], 2), name="val y")
         if len(yv) != len(Xv):
             raise ValueError(f"val X has {len(Xv)} rows but val y has {len(yv)} labels")
     if not (isinstance(epochs, (int, np.integer)) and epochs >= 1):

@@ -148,7 +148,7 @@ def main():
         print("PyTorch not installed: no PyTorch figure (pip install torch==2.13.0 to add it)")
     print(f"peak memory of the bpcourse run: {best['bpcourse']['peak_mb']:.0f} MB "
           f"(target <= 1024 MB)")
-    from bpcourse.record import train_record
+    from bpcourse.speedrun import train_record
     _, info = train_record(budget=60.0, progress=False)
     print(f"record: test accuracy {100 * info['test_acc']:.2f}% in {info['seconds']:.1f} s "
           f"of training ({info['epochs']:.1f} epochs, hidden {info['hidden']}, "

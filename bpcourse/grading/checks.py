@@ -733,7 +733,7 @@ TRAIN_TARGET = 0.90  # validation accuracy the training check asks for
 
 
 def _mnist_subset():
-    from ..data import load_mnist
+    from ..mnist import load_mnist
 
     (X, y), (Xv, yv), _ = load_mnist(progress=False)
     return (X[:10000], y[:10000]), (Xv[:2000], yv[:2000])

@@ -178,7 +178,7 @@ class SandboxedExecute(Execute):
         if not enabled:
             return conf
         from .. import __file__ as package_init
-        from ..data import data_home
+        from ..mnist import data_home
 
         slot = sandbox.acquire_slot(int(os.environ.get("BPCOURSE_SANDBOX_SLOT", "0")))
         pw = sandbox.user(slot)

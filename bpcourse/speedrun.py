@@ -19,9 +19,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .data import load_mnist
 from .experiments import _CODE, _read_cached, _write_cached, runs_home
 from .mlp import MLP
+from .mnist import load_mnist
 from .optim import SGD
 from .train import fit
 
