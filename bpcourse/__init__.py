@@ -3,9 +3,15 @@
     import bpcourse as bp
     net = bp.MLP([784, 128, 10], activation="relu", output="softmax", loss="cross_entropy")
     hist = bp.fit(net, (X, y), val=(Xv, yv), epochs=5, optimizer=bp.SGD(lr=0.1))
+
+The experiment layer (``bp.experiments``, the cached sweeps of chapters 8-11, and
+``bp.speedrun``, the 60-second record of chapter 12) is imported on first use, so importing
+the core (``bpcourse.activations``, ``bp.MLP``...) never loads it.
 """
 
-from . import activations, datasets, experiments, losses, plots
+import importlib
+
+from . import activations, datasets, losses, plots
 from .datasets import one_hot
 from .gradcheck import gradcheck, numerical_gradient, relative_error
 from .io import load_json, save_json
@@ -15,6 +21,9 @@ from .optim import SGD
 from .train import evaluate, fit
 
 __version__ = "0.1.0"
+
+# Built on the core, never imported by it: loaded by the first ``bp.experiments``/``bp.speedrun``.
+_LAZY = ("experiments", "speedrun")
 
 __all__ = [
     "MLP",
@@ -33,4 +42,15 @@ __all__ = [
     "plots",
     "relative_error",
     "save_json",
+    "speedrun",
 ]
+
+
+def __getattr__(name):  # PEP 562: called only for names the module does not have yet
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)  # also sets the attribute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})
