@@ -10,9 +10,11 @@ and seconds per epoch. See chapters 8-12.
     rows.summary(by=["activation", "hidden"], metric="test_acc")
 """
 
+import ast
+import functools
 import hashlib
 import html
-import inspect
+import importlib.util
 import json
 import os
 import statistics
@@ -24,12 +26,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from . import activations, losses, mlp, mnist, optim, train
+from . import mnist, train
 from .io import load_json
 from .mlp import MLP
 from .optim import SGD
 
-__all__ = ["DEFAULTS", "Table", "grid", "run", "runs_home", "sweep"]
+__all__ = ["DEFAULTS", "RunCache", "Table", "code_hash", "grid", "run", "runs_home",
+           "source_hash", "sweep"]
 
 DEFAULTS = {
     "hidden": (128,),          # hidden layer widths
@@ -72,37 +75,121 @@ def _normalise(config):
     return c
 
 
-# The key of a run covers its configuration and the code that computes it, so a change to
-# the package invalidates old results instead of silently reusing them.
-_CODE = hashlib.sha256("".join(
-    inspect.getsource(m) for m in (activations, losses, mlp, optim, train)
-).encode() + mnist.CONTENT_SHA256.encode()).hexdigest()[:16]
+def source_hash(source):
+    """SHA-256 of a module's code: its syntax tree without docstrings (comments never reach it).
+
+    Editing a docstring or a comment keeps the hash; editing code changes it. Line numbers are
+    not part of ``ast.dump``'s output, so moving code by adding a comment line keeps it too.
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def _source(name):
+    return Path(importlib.util.find_spec(f"{__package__}.{name}").origin).read_text()
+
+
+def _imported(tree):
+    """Names of the bpcourse modules a module imports (at the top or inside a function)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:  # from .m import f / . import m
+            names.update([node.module] if node.module else (a.name for a in node.names))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == __package__:
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[1] for a in node.names
+                         if a.name.startswith(f"{__package__}."))
+    return {n.split(".")[0] for n in names}
+
+
+@functools.cache
+def _code_modules(name):
+    """``name`` and every package module it imports, directly or not, sorted."""
+    seen, todo = set(), [name]
+    while todo:
+        m = todo.pop()
+        if m not in seen and importlib.util.find_spec(f"{__package__}.{m}") is not None:
+            seen.add(m)
+            todo.extend(_imported(ast.parse(_source(m))))
+    return tuple(sorted(seen))
+
+
+@functools.cache
+def code_hash(name):
+    """Hash of the code that computes module ``name``'s results, and of MNIST's content.
+
+    Covers ``name`` and every bpcourse module it imports, directly or not (for
+    ``experiments``: activations, losses, mlp, optim, train, the input validation, the
+    MNIST loader, io, datasets and experiments itself), each hashed by ``source_hash``, so
+    no module can be left out by hand. Computed on first use, then memoised.
+    """
+    parts = [f"{m}:{source_hash(_source(m))}" for m in _code_modules(name)]
+    parts.append(f"mnist-content:{mnist.CONTENT_SHA256}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class RunCache:
+    """Finished results on disk: one JSON file per key, ``runs_home()/<namespace>-<key>.json``.
+
+    A key hashes a configuration (a JSON-able dict) with ``code_hash(module)``: a change to
+    the code that computes the results starts afresh, a change to a docstring or a comment
+    does not. Writes are atomic (an interrupted build never leaves half an entry) and a
+    damaged entry reads as absent and is deleted, so it is computed again. ``run`` and the
+    60-second record (``speedrun.record_run``) both keep their results here.
+
+        cache = RunCache("record", "speedrun")
+        key = cache.key(config)
+        if (result := cache.get(key)) is None:
+            result = compute(config)
+            cache.put(key, result)
+    """
+
+    def __init__(self, namespace, module):
+        self.namespace, self.module = namespace, module
+
+    def key(self, config):
+        """24 hex digits naming ``config``'s entry under the current code."""
+        blob = json.dumps(config, sort_keys=True, default=str) + code_hash(self.module)
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    def path(self, key):
+        return runs_home() / f"{self.namespace}-{key}.json"
+
+    def get(self, key):
+        """The cached result, or None when absent; a damaged entry is deleted."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            path.unlink()
+            return None
+
+    def put(self, key, result):
+        """Store ``result`` (JSON-able) under ``key``, atomically."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two writers never share a file
+        tmp.write_text(json.dumps(result))
+        tmp.replace(path)
+
+
+_RUNS = RunCache("run", "experiments")
 
 
 def _key(c):
     keyed = dict(c)
     if c["start_from"] is not None:
         keyed["start_from"] = hashlib.sha256(Path(c["start_from"]).read_bytes()).hexdigest()
-    blob = json.dumps(keyed, sort_keys=True, default=str) + _CODE
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-def _read_cached(path):
-    """A cached result, or None when absent; a damaged entry is deleted (recomputed)."""
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        path.unlink()
-        return None
-
-
-def _write_cached(path, result):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(path)  # atomic: an interrupted build never leaves half an entry
+    return _RUNS.key(keyed)
 
 
 _MNIST = {}
@@ -123,8 +210,8 @@ def run(config, cache=True, progress=False, save_model=None):
     trained network as JSON (the run is then always trained, never read from cache).
     """
     c = _normalise(config)
-    path = runs_home() / f"{_key(c)}.json"
-    if cache and save_model is None and (row := _read_cached(path)) is not None:
+    key = _key(c)
+    if cache and save_model is None and (row := _RUNS.get(key)) is not None:
         return row
     (Xtr, ytr), (Xva, yva), (Xte, yte) = _mnist(c["dtype"])
     if c["train_size"]:
@@ -150,7 +237,7 @@ def run(config, cache=True, progress=False, save_model=None):
                          on_epoch=track_test)
         test_loss, test_acc = train.evaluate(net, Xte, yte)
     best = int(np.argmax(hist["val_acc"]))
-    row = {**c, "hidden": list(c["hidden"]), "key": _key(c),
+    row = {**c, "hidden": list(c["hidden"]), "key": key,
            "train_acc": hist["train_acc"][-1], "val_acc": hist["val_acc"][-1],
            "test_acc": test_acc, "train_loss": hist["train_loss"][-1],
            "val_loss": hist["val_loss"][-1], "test_loss": test_loss,
@@ -161,7 +248,7 @@ def run(config, cache=True, progress=False, save_model=None):
         from .io import save_json
         save_json(net, save_model)
     if cache:
-        _write_cached(path, row)
+        _RUNS.put(key, row)
     return row
 
 

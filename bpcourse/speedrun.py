@@ -10,8 +10,7 @@ What it adds to plain ``fit`` (each step's gain is measured in chapter 12):
   free: a shifted 3 is still a 3).
 """
 
-import hashlib
-import json
+import inspect
 import math
 import time
 
@@ -19,13 +18,15 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .experiments import _CODE, _read_cached, _write_cached, runs_home
+from .experiments import RunCache
 from .mlp import MLP
 from .mnist import load_mnist
 from .optim import SGD
 from .train import fit
 
-__all__ = ["record_run", "shift_images", "train_record"]
+__all__ = ["RECORD_DEFAULTS", "SCHEDULES", "record_run", "shift_images", "train_record"]
+
+_RECORDS = RunCache("record", "speedrun")
 
 
 def shift_images(X, max_shift, rng):
@@ -51,16 +52,21 @@ def shift_images(X, max_shift, rng):
 def record_run(cache=True, **config):
     """``train_record(**config)``'s info, cached on disk like the experiments' runs.
 
-    A cached result was measured on the machine that ran it first; delete
-    ``runs_home()/record-*.json`` to measure again.
+    The key covers the whole configuration (defaults filled in, so ``record_run()`` and
+    ``record_run(budget=60.0)`` share an entry) and the code of this module and of
+    everything it uses (``experiments.RunCache``). A cached result was measured on the
+    machine that ran it first; delete ``runs_home()/record-*.json`` to measure again.
     """
-    blob = json.dumps(config, sort_keys=True, default=list) + _CODE
-    path = runs_home() / f"record-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
-    if cache and (info := _read_cached(path)) is not None:
+    unknown = set(config) - set(RECORD_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown record option(s) {sorted(unknown)}: expected some of "
+                        f"{sorted(RECORD_DEFAULTS)}")
+    key = _RECORDS.key({**RECORD_DEFAULTS, **config})
+    if cache and (info := _RECORDS.get(key)) is not None:
         return info
     _, info = train_record(progress=False, **config)
     if cache:
-        _write_cached(path, info)
+        _RECORDS.put(key, info)
     return info
 
 
@@ -83,10 +89,16 @@ def train_record(budget=60.0, hidden=(800,), lr=0.1, momentum=0.9, schedule="cos
                              seed, dtype, progress)
 
 
+# train_record's options and their defaults, read from its signature (the CLI uses them too).
+RECORD_DEFAULTS = {name: p.default for name, p in inspect.signature(train_record).parameters.items()
+                   if name != "progress"}
+SCHEDULES = ("cosine", "constant")
+
+
 def _train_record(budget, hidden, lr, momentum, schedule, batch_size, max_shift, seed, dtype,
                   progress):
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     (X, y), (Xte, yte) = load_mnist(split="standard", dtype=dtype, progress=False)
     net = MLP([784, *hidden, 10], activation="relu", output="softmax", loss="cross_entropy",
               seed=seed, dtype=dtype)

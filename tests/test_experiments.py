@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -64,3 +66,49 @@ def test_continue_from_saved_model(runs, tmp_path):
     assert net.sizes == [784, 8, 10]
     phase2 = ex.run({**cfg, "start_from": str(model), "train_on": "train+val"})
     assert phase2["start_from"] == str(model) and phase2["test_acc"] != first["test_acc"]
+
+
+MODULE = '''"""A module."""
+
+def f(x):
+    """Square x."""
+    return x * x  # the square
+'''
+
+
+def test_source_hash_ignores_docstrings_and_comments():
+    edited = MODULE.replace('"""Square x."""', '"""Return x times x.\n\n    Longer.\n    """')
+    edited = edited.replace("# the square", "# x squared").replace('"""A module."""', "")
+    assert ex.source_hash(edited) == ex.source_hash(MODULE)
+    assert ex.source_hash("# a comment first\n" + MODULE) == ex.source_hash(MODULE)
+    assert ex.source_hash(MODULE.replace("x * x", "x ** 2")) != ex.source_hash(MODULE)
+    assert ex.source_hash(MODULE.replace("return", "y = 1\n    return")) != ex.source_hash(MODULE)
+
+
+def test_code_hash_covers_every_module_a_result_depends_on():
+    run_code = ex._code_modules("experiments")
+    for m in ("experiments", "_validation", "mnist", "mlp", "train", "optim", "activations",
+              "losses", "io"):
+        assert m in run_code
+    assert "speedrun" not in run_code and "plots" not in run_code
+    assert "speedrun" in ex._code_modules("speedrun")
+    assert ex.code_hash("speedrun") != ex.code_hash("experiments")
+
+
+def test_code_hash_is_computed_on_first_use():
+    code = ("import bpcourse as bp; ex = bp.experiments\n"
+            "assert ex.code_hash.cache_info().currsize == 0\n"
+            "ex.RunCache('run', 'experiments').key({})\n"
+            "assert ex.code_hash.cache_info().currsize == 1")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_run_cache_round_trip_and_damaged_entry(runs):
+    cache = ex.RunCache("test", "experiments")
+    key = cache.key({"a": 1})
+    assert key != cache.key({"a": 2}) and cache.get(key) is None
+    cache.put(key, {"acc": 0.5})
+    assert cache.get(key) == {"acc": 0.5}
+    assert [p.name for p in runs.iterdir()] == [f"test-{key}.json"]  # no temporary file left
+    cache.path(key).write_text('{"acc": 0.')  # an interrupted writer of an older version
+    assert cache.get(key) is None and not cache.path(key).exists()

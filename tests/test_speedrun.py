@@ -33,3 +33,20 @@ def test_record_run_is_cached(tmp_path, monkeypatch):
     assert len(info["curve"]["test_acc"]) >= 1 and info["test_acc"] == info["curve"]["test_acc"][-1]
     monkeypatch.setattr(speedrun, "train_record", lambda **k: pytest.fail("trained again"))
     assert speedrun.record_run(budget=1, hidden=(16,), max_shift=0) == info
+
+
+def test_record_run_keys_the_full_configuration(tmp_path, monkeypatch):
+    monkeypatch.setenv("BPCOURSE_RUNS", str(tmp_path))
+    calls = []
+
+    def fake(progress, **config):
+        calls.append(config)
+        return None, {"test_acc": 0.5}
+
+    monkeypatch.setattr(speedrun, "train_record", fake)
+    assert speedrun.record_run() == {"test_acc": 0.5}
+    # Spelling out a default names the same entry: trained once.
+    assert speedrun.record_run(budget=60.0, hidden=[800]) == {"test_acc": 0.5}
+    assert calls == [{}] and len(list(tmp_path.glob("record-*.json"))) == 1
+    with pytest.raises(TypeError, match=r"unknown record option\(s\) \['budgte'\]"):
+        speedrun.record_run(budget=1, budgte=2)
