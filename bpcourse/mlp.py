@@ -139,12 +139,14 @@ class MLP:
         return net
 
     # -- forward ---------------------------------------------------------------------
-    def forward(self, X):
-        """Forward pass of a batch: X (n, n_0) -> P = A[L] (n, n_L); keeps every Z[l] and A[l]."""
-        return self._forward(_validation.check_X(X, self.sizes[0], self.dtype))
+    def forward(self, X, *, check=True):
+        """Forward pass of a batch: X (n, n_0) -> P = A[L] (n, n_L); keeps every Z[l] and A[l].
 
-    def _forward(self, X):
-        # Unchecked forward pass for the training loop (its data are checked once, up front).
+        ``check=False`` skips the validation of X (2-D, n_0 columns, finite values, in the
+        network's dtype): for training loops that validated their data once, like ``fit``.
+        """
+        if check:
+            X = _validation.check_X(X, self.sizes[0], self.dtype)
         g = ACTIVATIONS[self.activation]
         self.Z, self.A = [None], [X]
         A = X
@@ -163,7 +165,7 @@ class MLP:
         (a 10,000-row cache would otherwise stay in memory).
         """
         X = _validation.check_X(X, self.sizes[0], self.dtype)
-        P = np.concatenate([self._forward(X[i:i + batch_size])
+        P = np.concatenate([self.forward(X[i:i + batch_size], check=False)
                             for i in range(0, len(X), batch_size)])
         self.Z, self.A = [], []  # do not keep a 10k-row cache around
         return (P[:, 0] > 0.5).astype(np.int64) if P.shape[1] == 1 else P.argmax(axis=1)
@@ -179,37 +181,37 @@ class MLP:
         return float(np.mean(self.predict(X) == y))
 
     # -- loss ------------------------------------------------------------------------
-    def loss(self, P, Y):
+    def loss(self, P, Y, *, check=True):
         """Mean over the batch of the per-example loss.
 
         Y may be one-hot rows (n, n_L) or integer labels (n,). When P is the output of the
         last ``forward`` call and the output/loss pair is fused, the loss is computed from
         the logits Z[L], which stays exact for saturated units (|z| = 1000).
+        ``check=False`` takes P and Y as they are: Y must then be (n, n_L) in the network's
+        dtype (for training loops that built their targets once, like ``fit``).
         """
-        P = np.asarray(P)
-        if P.ndim != 2 or P.shape[1] != self.sizes[-1]:
-            raise ValueError(f"P must have shape (n, {self.sizes[-1]}), got {P.shape}")
-        return self._loss(P, _validation.check_Y(Y, len(P), self.sizes[-1], self.dtype))
-
-    def _loss(self, P, Y):
+        if check:
+            P = np.asarray(P)
+            if P.ndim != 2 or P.shape[1] != self.sizes[-1]:
+                raise ValueError(f"P must have shape (n, {self.sizes[-1]}), got {P.shape}")
+            Y = _validation.check_Y(Y, len(P), self.sizes[-1], self.dtype)
         fused = FUSED.get((self.output, self.loss_name))
         if fused is not None and self.A and P is self.A[-1]:
             return fused(self.Z[-1], Y)
         return LOSSES[self.loss_name](P, Y)
 
     # -- backward --------------------------------------------------------------------
-    def backward(self, Y):
+    def backward(self, Y, *, check=True):
         """Gradients of the mean loss of the last forward batch: a dict with params' keys.
 
         Y may be one-hot rows (n, n_L) or integer labels (n,). The parameters are not
-        changed: an optimizer applies the gradients.
+        changed: an optimizer applies the gradients. ``check=False`` takes Y as it is,
+        (n, n_L) in the network's dtype, as ``loss`` does.
         """
         if not self.A:
             raise RuntimeError("call forward(X) before backward(Y)")
-        Y = _validation.check_Y(Y, len(self.A[0]), self.sizes[-1], self.dtype)
-        return self._backward(Y)
-
-    def _backward(self, Y):
+        if check:
+            Y = _validation.check_Y(Y, len(self.A[0]), self.sizes[-1], self.dtype)
         L = self.n_layers
         P, n = self.A[L], len(self.A[0])
         if (self.output, self.loss_name) in FUSED:

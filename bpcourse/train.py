@@ -22,7 +22,7 @@ def _evaluate(net, X, y, batch_size=10000):
     total, correct = 0.0, 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i in range(0, len(X), batch_size):
-            P = net._forward(X[i:i + batch_size])
+            P = net.forward(X[i:i + batch_size], check=False)  # checked by the caller
             yb = y[i:i + batch_size]
             total += net.loss(P, yb) * len(yb)
             correct += int(np.sum(_predicted(P) == yb))
@@ -112,14 +112,15 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
                 for b in range(n_batches):
                     idx = order[b * batch_size:(b + 1) * batch_size]
                     Yb = Y[idx]
-                    P = net._forward(X[idx])
-                    L = net._loss(P, Yb)
+                    # The data were validated once, above: no checks per batch.
+                    P = net.forward(X[idx], check=False)
+                    L = net.loss(P, Yb, check=False)
                     if not np.isfinite(L):
                         raise FloatingPointError(
                             f"loss became {'NaN' if np.isnan(L) else 'inf'} at epoch {epoch}, "
                             f"batch {b + 1}: try a smaller learning rate "
                             f"(lr={getattr(optimizer, 'lr', '?')})")
-                    grads = net._backward(Yb)
+                    grads = net.backward(Yb, check=False)
                     optimizer.step(net.params, grads)
                     loss_sum += L * len(idx)
                     correct += int(np.sum(_predicted(P) == y[idx]))

@@ -36,14 +36,14 @@ def test_gradcheck_detects_a_wrong_gradient(monkeypatch, rng):
     # The check must be able to fail: break dW by a factor of 2 and it must notice.
     net = bp.MLP([3, 4, 2], activation="tanh", seed=0)
     X, Y = rng.standard_normal((5, 3)), rng.integers(0, 2, 5)
-    original = bp.MLP._backward
+    original = bp.MLP.backward
 
-    def doubled(self, Y):
-        g = original(self, Y)
+    def doubled(self, Y, **kw):
+        g = original(self, Y, **kw)
         g["W1"] = 2 * g["W1"]
         return g
 
-    monkeypatch.setattr(bp.MLP, "_backward", doubled)
+    monkeypatch.setattr(bp.MLP, "backward", doubled)
     assert bp.gradcheck(net, X, Y) > 0.1
 
 
@@ -183,11 +183,24 @@ def test_predict_and_accuracy(rng):
 
 def test_copy_keeps_subclass_so_gradcheck_checks_the_override(rng):
     class Broken(bp.MLP):
-        def _backward(self, Y):
-            g = super()._backward(Y)
+        def backward(self, Y, **kw):
+            g = super().backward(Y, **kw)
             g["b1"] = -g["b1"]  # a sign error
             return g
 
     net = Broken([3, 4, 2], activation="tanh", seed=0)
     assert type(net.copy()) is Broken
     assert bp.gradcheck(net, rng.standard_normal((5, 3)), rng.integers(0, 2, 5)) > 0.5
+
+
+def test_unchecked_path_matches_the_checked_one(rng):
+    net = bp.MLP([3, 4, 2], activation="tanh", seed=0)
+    X, y = rng.standard_normal((5, 3)), rng.integers(0, 2, 5)
+    Y = bp.one_hot(y, 2)
+    P = net.forward(X)
+    L, g = net.loss(P, y), net.backward(y)
+    P2 = net.forward(X, check=False)
+    assert_array_equal(P2, P)
+    assert net.loss(P2, Y, check=False) == L
+    for k, v in net.backward(Y, check=False).items():
+        assert_array_equal(v, g[k])

@@ -115,3 +115,15 @@ def test_on_batch_returning_true_stops_training():
                   on_batch=stop_at_fifth)
     assert calls[-1] == (2, 1) and len(calls) == 5
     assert hist["epoch"] == [1, 2]  # the partial second epoch is recorded
+
+
+def test_fit_validates_its_data_once_not_per_batch(monkeypatch):
+    from bpcourse import _validation
+
+    calls = []
+    check_X = _validation.check_X
+    monkeypatch.setattr(_validation, "check_X", lambda *a, **k: calls.append(1) or check_X(*a, **k))
+    X, y = bp.datasets.linear(64, seed=0)
+    net = bp.MLP([2, 4, 1], output="sigmoid", loss="bce", seed=0)
+    bp.fit(net, (X, y), val=(X, y), epochs=2, batch_size=8, progress=False)
+    assert len(calls) == 2  # train X and val X, not 2 x 8 batches
