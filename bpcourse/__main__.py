@@ -1,35 +1,68 @@
-"""Command line: ``python -m bpcourse train|evaluate|fetch``."""
+"""Command line: ``python -m bpcourse train|evaluate|fetch|record``.
+
+The options' choices and defaults come from the package's own tables (the activations,
+losses, initialisations and float dtypes it accepts, the experiments' ``DEFAULTS`` and the
+record's ``RECORD_DEFAULTS``), so the command line cannot drift from the package.
+"""
 
 import argparse
 import sys
 
+from . import activations, losses
+from ._validation import FLOAT_DTYPES
+from .experiments import DEFAULTS
 from .io import load_json, save_json
 from .mlp import INITS, MLP
 from .mnist import data_home, fetch_mnist, load_mnist
 from .optim import SGD
+from .speedrun import RECORD_DEFAULTS, SCHEDULES, train_record
 from .train import fit
 
+CHOICES = {
+    "activation": activations.HIDDEN,
+    "output": activations.OUTPUTS,
+    "loss": tuple(losses.LOSSES),
+    "init": tuple(sorted(INITS)),
+    "dtype": FLOAT_DTYPES,
+    "schedule": SCHEDULES,
+}
+HELP = {
+    "hidden": "hidden layer widths, e.g. --hidden 128 64",
+    "init": "weight initialisation; default: He for ReLU, Xavier for sigmoid and tanh",
+    "train_size": "use only the first N training images",
+    "budget": "seconds of training",
+    "max_shift": "shift each image by up to this many pixels every epoch",
+    "threads": "BLAS threads",
+}
+# The experiments' options that the train command offers (all but train_on and start_from).
+TRAIN_OPTIONS = ("hidden", "activation", "output", "loss", "init", "epochs", "lr", "momentum",
+                 "batch_size", "train_size", "dtype", "seed")
 
-def main(argv=None):
+
+def _add_options(parser, defaults):
+    """One --option per entry of defaults: its choices from CHOICES, its type from the default."""
+    for name, default in defaults.items():
+        kw = {"default": default}
+        if name == "hidden":
+            kw.update(type=int, nargs="+", default=list(default))
+        elif name in CHOICES:
+            kw["choices"] = CHOICES[name]
+        else:
+            kw["type"] = int if default is None else type(default)
+        text = HELP.get(name, "")
+        if default is not None:
+            text = f"{text} (default %(default)s)" if text else "default %(default)s"
+        kw["help"] = text
+        parser.add_argument("--" + name.replace("_", "-"), **kw)
+
+
+def build_parser():
     parser = argparse.ArgumentParser(prog="python -m bpcourse",
                                      description="Train and evaluate MLPs on MNIST.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an MLP on MNIST and report test accuracy")
-    t.add_argument("--hidden", type=int, nargs="+", default=[128],
-                   help="hidden layer widths, e.g. --hidden 128 64 (default 128)")
-    t.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu")
-    t.add_argument("--output", choices=["softmax", "sigmoid"], default="softmax")
-    t.add_argument("--loss", choices=["cross_entropy", "bce", "mse"], default="cross_entropy")
-    t.add_argument("--init", choices=sorted(INITS), default=None)
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--lr", type=float, default=0.1)
-    t.add_argument("--momentum", type=float, default=0.0)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--train-size", type=int, default=None,
-                   help="use only the first N training images")
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    t.add_argument("--seed", type=int, default=0)
+    _add_options(t, {k: DEFAULTS[k] for k in TRAIN_OPTIONS})
     t.add_argument("--save", metavar="FILE", help="save the trained model as JSON")
     t.add_argument("--no-progress", action="store_true")
 
@@ -39,9 +72,13 @@ def main(argv=None):
     sub.add_parser("fetch", help="download and verify MNIST into the cache")
 
     r = sub.add_parser("record", help="the 60-second record: train for a time budget")
-    r.add_argument("--budget", type=float, default=60.0, help="seconds of training")
+    _add_options(r, RECORD_DEFAULTS)
     r.add_argument("--save", metavar="FILE", help="save the trained model as JSON")
+    return parser
 
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -56,8 +93,8 @@ def _run(args):
         print(f"MNIST ready: {len(x)} images in {data_home()}")
         return 0
     if args.command == "record":
-        from .speedrun import train_record
-        net, info = train_record(budget=args.budget)
+        config = {k: getattr(args, k) for k in RECORD_DEFAULTS}
+        net, info = train_record(**{**config, "hidden": tuple(config["hidden"])})
         print(f"record: test accuracy {100 * info['test_acc']:.2f}% in {info['seconds']:.1f} s "
               f"of training ({info['epochs']:.1f} epochs)")
         if args.save:
