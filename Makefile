@@ -39,8 +39,10 @@ setup: $(STAMP)
 data: setup
 	$(BIN)/python -m bpcourse fetch
 
+# Also the code of the solution notebooks, as built for nbgrader from solutions/<ps>/<ps>.md.
 lint: setup
-	$(BIN)/ruff check bpcourse tests
+	$(BIN)/python -m bpcourse.grading build >/dev/null
+	$(BIN)/ruff check bpcourse tests _grading/source
 
 test: data lint
 	$(BIN)/python -m pytest
@@ -65,6 +67,7 @@ clean:
 	rm -rf _build .pytest_cache .ruff_cache
 
 # -- assignments (see assignments/README.md) -------------------------------------------
+# solutions/<ps>/<ps>.md -> _grading/source/<ps>/<ps>.ipynb (nbgrader's source) -> assignments/
 release: setup
 	$(BIN)/python -m bpcourse.grading release
 

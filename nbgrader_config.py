@@ -1,8 +1,12 @@
 # nbgrader configuration of the bpcourse assignments (nbgrader 0.9.6).
 #
-#   solutions/<ps>/<ps>.ipynb     source: the instructor's notebooks, solutions and hidden tests
+#   solutions/<ps>/<ps>.md        the instructor's notebooks, solutions and hidden tests, as
+#                                 MyST markdown (jupytext's myst format): edit these
+#   _grading/source/<ps>/         nbgrader's source: <ps>.ipynb built from the .md (`make
+#                                 release` and `make grade` run driver.build_sources first)
 #   assignments/<ps>/<ps>.ipynb   release: what students get (committed; `make release`)
-#   _grading/                     git-ignored: submitted/, autograded/, feedback/, gradebook.db
+#   _grading/                     git-ignored: source/, submitted/, autograded/, feedback/,
+#                                 gradebook.db
 #
 # The course root is the folder holding this file, wherever nbgrader is started from, so a
 # copy of the course (as the tests make) grades into its own _grading/ folder.
@@ -15,7 +19,7 @@ grading = os.path.join(root, "_grading")
 os.makedirs(grading, exist_ok=True)  # sqlite does not create the folder of its database
 
 c.CourseDirectory.root = root
-c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.source_directory = os.path.join(grading, "source")
 c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.submitted_directory = os.path.join(grading, "submitted")
 c.CourseDirectory.autograded_directory = os.path.join(grading, "autograded")

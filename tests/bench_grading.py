@@ -41,7 +41,8 @@ def _course(base, name, assignment, n):
     shutil.copytree(ROOT / "solutions", course / "solutions")
     shutil.copytree(ROOT / "assignments", course / "assignments")
     staging = Path(base) / f"{name}-staging"
-    variants = [ROOT / "solutions" / assignment / f"{assignment}.ipynb",
+    (source,) = driver.build_sources(course, [assignment])
+    variants = [source,
                 ROOT / "assignments" / assignment / f"{assignment}.ipynb"]
     for student, (a, gid, old, new, *_) in sorted(BUGS.items()):
         if a == assignment:

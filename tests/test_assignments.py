@@ -1,5 +1,7 @@
 """The graded assignments, end to end with nbgrader.
 
+* The instructor's MyST notebooks (solutions/<ps>/<ps>.md) build into nbgrader source
+  notebooks with the metadata nbgrader needs, and convert back unchanged.
 * The committed release (assignments/) holds no solution and no hidden test, and is what
   ``make release`` makes from solutions/ today.
 * One grading run (``python -m bpcourse.grading grade``, what ``make grade`` runs) in a
@@ -81,6 +83,12 @@ def _read(path):
     return nbformat.read(path, as_version=4)
 
 
+def source_path(assignment):
+    """nbgrader's source notebook of an assignment, built from solutions/<a>/<a>.md."""
+    (path,) = driver.build_sources(ROOT, [assignment])
+    return path
+
+
 def _grade_id(cell):
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
@@ -101,7 +109,7 @@ def _solution_lines(src):
 def student_notebook(assignment):
     """The release notebook with every answer cell filled in from the solution."""
     nb = _read(ROOT / "assignments" / assignment / f"{assignment}.ipynb")
-    source = _read(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    source = _read(source_path(assignment))
     sol = {_grade_id(c): c for c in source.cells}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -241,7 +249,7 @@ def test_release_holds_no_solution_or_hidden_test(assignment):
     rel_lines = {line.strip() for c in _read(ROOT / "assignments" / assignment
                                                  / f"{assignment}.ipynb").cells
                  for line in c.source.splitlines()}
-    source = _read(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    source = _read(source_path(assignment))
     secret, public = [], set()
     for cell in source.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -270,15 +278,55 @@ def _normalised(path):
     return cells, nb.metadata.get("kernelspec")
 
 
-def test_solutions_are_what_notebooks_py_writes(tmp_path):
-    """solutions/ is written by bpcourse/grading/notebooks.py: edit there, then regenerate."""
-    from bpcourse.grading import notebooks
+def _myst(path):
+    """A notebook as jupytext writes it in solutions/ (no jupytext version in the header)."""
+    import jupytext
 
-    for path in notebooks.write(tmp_path):
-        committed = ROOT / path.relative_to(tmp_path)
-        assert path.read_text() == committed.read_text(), (
-            f"{committed.relative_to(ROOT)} differs from bpcourse/grading/notebooks.py: run "
-            "`python -m bpcourse.grading notebooks`, then `make release`")
+    text = jupytext.writes(jupytext.read(path), fmt="md:myst")
+    return re.sub(r"\n    jupytext_version: .*", "", text, count=1)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_source_builds_into_an_nbgrader_notebook(assignment):
+    """solutions/<a>/<a>.md builds into a stable nbgrader source notebook, and converts back."""
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    md = ROOT / "solutions" / assignment / f"{assignment}.md"
+    assert md.read_text().startswith("---\njupytext:\n  text_representation:\n")
+    assert "format_name: myst" in md.read_text().split("\n---\n")[0]
+    path = source_path(assignment)
+    text, stamp = path.read_text(), path.stat().st_mtime_ns
+    assert source_path(assignment).stat().st_mtime_ns == stamp, "rewritten though unchanged"
+    nb = json.loads(text)
+    assert (nb["nbformat"], nb["nbformat_minor"]) == (4, 4)
+    assert nb["metadata"] == {"kernelspec": {"display_name": "Python 3 (ipykernel)",
+                                             "language": "python", "name": "python3"},
+                              "language_info": {"name": "python"}}
+    MetadataValidator().validate_nb(nbformat.reads(text, as_version=4))
+    ids, points = [], 0
+    for cell in nb["cells"]:
+        assert "id" not in cell and set(cell["metadata"]) <= {"nbgrader"}, cell["metadata"]
+        src = "".join(cell["source"])
+        meta = cell["metadata"].get("nbgrader")
+        if meta is None:  # a student's scratch cell: nothing graded or hidden in it
+            assert "### BEGIN" not in src and cell["cell_type"] == "code"
+            continue
+        assert meta["schema_version"] == 3
+        ids.append(meta["grade_id"])
+        test = meta["grade"] and not meta["solution"]
+        if meta["grade"]:
+            assert meta["points"] > 0, meta
+            points += meta["points"]
+        if test:
+            assert cell["cell_type"] == "code" and meta["locked"], meta
+            assert src.startswith('"""') and "### BEGIN HIDDEN TESTS" in src, meta["grade_id"]
+        else:
+            assert "HIDDEN TESTS" not in src, meta["grade_id"]
+        if meta["solution"] and cell["cell_type"] == "code":
+            assert "### BEGIN SOLUTION" in src and not meta["locked"], meta["grade_id"]
+    assert len(ids) == len(set(ids)), f"grade_id used twice in {assignment}"
+    assert points == FULL[assignment]
+    assert _myst(path) == md.read_text(), f"{md.name} does not survive md -> ipynb -> md"
 
 
 @pytest.mark.slow
@@ -304,8 +352,8 @@ def graded(tmp_path_factory):
     shutil.copytree(ROOT / "assignments", course / "assignments")
     staging = course / "staging"
     staging.mkdir()
-    for a in ASSIGNMENTS:
-        driver.submit(course, "solution", ROOT / "solutions" / a / f"{a}.ipynb")
+    for a, source in zip(ASSIGNMENTS, driver.build_sources(course), strict=True):
+        driver.submit(course, "solution", source)
         driver.submit(course, "release", ROOT / "assignments" / a / f"{a}.ipynb")
     for student, (a, grade_id, old, new, *_) in BUGS.items():
         path = staging / student / f"{a}.ipynb"

@@ -55,14 +55,17 @@ def _nb(assignment="ps1", bug=True, edits=(), after=None, cells=(), drop=None):
 
 def _secret_probe(course):
     """A cell that tries to read secrets and write outside its scratch folder."""
-    targets = [course / "solutions" / "ps1" / "ps1.ipynb", ROOT / "solutions" / "ps1" / "ps1.ipynb",
+    targets = [course / "solutions" / "ps1" / "ps1.md", ROOT / "solutions" / "ps1" / "ps1.md",
+               course / "_grading" / "source" / "ps1" / "ps1.ipynb",
                course / "_grading" / "gradebook.db", ROOT / ".git" / "HEAD",
                course / "_grading" / "submitted" / "solution" / "ps1" / "ps1.ipynb",
                course / "_grading" / "feedback" / "victim" / "ps1" / "ps1.html",
                Path("/root/.bash_history"), Path("/etc/shadow")]
     writes = [course / "_grading" / "gradebook.db",
               course / "_grading" / "feedback" / "victim" / "ps1" / "ps1.html",
-              course / "solutions" / "ps1" / "ps1.ipynb", course / "PWNED", ROOT / "PWNED",
+              course / "solutions" / "ps1" / "ps1.md",
+              course / "_grading" / "source" / "ps1" / "ps1.ipynb",
+              course / "PWNED", ROOT / "PWNED",
               Path("/var/tmp/PWNED")]
     return f'''
 import os
@@ -245,6 +248,7 @@ def _snapshot(course):
     return {
         "solutions": _hash_tree(course / "solutions"),
         "root solutions": _hash_tree(ROOT / "solutions"),
+        "source": _hash_tree(course / "_grading" / "source"),
         "victim feedback": _hash_tree(course / "_grading" / "feedback" / "victim"),
         "victim autograded": _hash_tree(course / "_grading" / "autograded" / "victim"),
         "victim grades": _victim_rows(course),
@@ -272,7 +276,8 @@ def hostile(tmp_path_factory):
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(ROOT / "solutions", course / "solutions")
     shutil.copytree(ROOT / "assignments", course / "assignments")
-    driver.submit(course, "victim", ROOT / "solutions" / "ps1" / "ps1.ipynb")
+    sources = {p.stem: p for p in driver.build_sources(course)}
+    driver.submit(course, "victim", sources["ps1"])
     _run(course)  # the victim is graded first; the hostile run must leave it alone
     before = _snapshot(course)
     staging = course.parent / (course.name + "-staging")
@@ -283,7 +288,7 @@ def hostile(tmp_path_factory):
         nbformat.write(nb, path)
         driver.submit(course, student, path)
     for student, a in HONEST:
-        driver.submit(course, student, ROOT / "solutions" / a / f"{a}.ipynb")
+        driver.submit(course, student, sources[a])
     stdout = _run(course)
     with open(course / "_grading" / "grades.csv", newline="") as f:
         grades = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}

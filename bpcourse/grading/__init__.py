@@ -10,10 +10,12 @@ The assignments' test cells call the checks::
 A failing check raises ``CheckFailed`` (an AssertionError) whose message says what is
 wrong and names the common mistake it recognises (``MISTAKES``), without the answer.
 
-The instructor's commands (see assignments/README.md)::
+The instructor writes each assignment as a MyST markdown notebook,
+``solutions/<ps>/<ps>.md``; the commands (see assignments/README.md)::
 
-    python -m bpcourse.grading release   # solutions/ -> assignments/   (make release)
-    python -m bpcourse.grading grade     # autograde, feedback, CSV, summary (make grade)
+    python -m bpcourse.grading build     # solutions/*.md -> _grading/source/ (nbgrader's source)
+    python -m bpcourse.grading release   # build, then -> assignments/   (make release)
+    python -m bpcourse.grading grade     # build, autograde, feedback, CSV, summary (make grade)
 """
 
 from .checks import CHECKS, MISTAKES, CheckFailed, diagnose, explain

@@ -1,9 +1,14 @@
 """The instructor's commands: release the assignments, grade every submission.
 
 Both drive nbgrader's command line (nbgrader 0.9.6) in the course folder, whose
-``nbgrader_config.py`` puts submissions, autograded copies, feedback, the gradebook and
-the grades CSV under ``_grading/``. Submissions go in
+``nbgrader_config.py`` puts nbgrader's source notebooks, submissions, autograded copies,
+feedback, the gradebook and the grades CSV under ``_grading/``. Submissions go in
 ``_grading/submitted/<student>/<assignment>/<assignment>.ipynb``.
+
+The instructor writes each assignment as a MyST markdown notebook,
+``solutions/<assignment>/<assignment>.md`` (jupytext's ``myst`` format, nbgrader's metadata
+in each cell's options); both commands first build nbgrader's source notebooks from them
+(``build_sources``).
 """
 
 import csv
@@ -48,18 +53,62 @@ def _nbgrader(course, *args, log=None, on_line=None):
 
 
 def assignments(course):
-    """Names of the assignments in solutions/ (ps1, ps2, ...), sorted."""
+    """Names of the assignments in solutions/ (ps1, ps2, ...: ``<name>/<name>.md``), sorted."""
     return sorted(p.name for p in (Path(course) / "solutions").iterdir()
-                  if p.is_dir() and not p.name.startswith((".", "_")))
+                  if p.is_dir() and not p.name.startswith((".", "_"))
+                  and (p / f"{p.name}.md").is_file())
+
+
+def build_sources(course=".", names=None):
+    """Build nbgrader's source notebooks from the instructor's MyST markdown; their paths.
+
+    Converts ``solutions/<name>/<name>.md`` with jupytext into
+    ``_grading/source/<name>/<name>.ipynb`` (git-ignored; ``source_directory`` in
+    ``nbgrader_config.py``) for each of ``names`` (default: every assignment, and folders
+    of assignments no longer in solutions/ are removed, so nbgrader releases none).
+    The notebooks are deterministic, as nbgrader likes them: nbformat 4.4 (no cell ids),
+    cells with their nbgrader metadata only, notebook metadata the kernelspec and the
+    language. A file is rewritten (atomically) only when its content changes.
+    """
+    import jupytext
+    import nbformat
+
+    course = Path(course).resolve()
+    root = course / GRADING / "source"
+    if names is None:
+        names = assignments(course)
+        if root.is_dir():
+            for stale in root.iterdir():
+                if stale.is_dir() and stale.name not in names:
+                    shutil.rmtree(stale)
+    paths = []
+    for name in names:
+        nb = jupytext.read(course / "solutions" / name / f"{name}.md")
+        kernel = nb.metadata["kernelspec"]
+        nb.metadata = {"kernelspec": kernel, "language_info": {"name": kernel["language"]}}
+        nb.nbformat, nb.nbformat_minor = 4, 4
+        for cell in nb.cells:
+            cell.pop("id", None)
+        text = nbformat.writes(nb) + "\n"
+        path = root / name / f"{name}.ipynb"
+        if not path.is_file() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = root / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        paths.append(path)
+    return paths
 
 
 def release(course=".", out=None, names=None, quiet=False):
-    """Regenerate the student notebooks from solutions/ into assignments/ (or ``out``).
+    """Build the source notebooks, then release them into assignments/ (or ``out``).
 
-    With ``out`` the gradebook used is a throw-away one inside ``out``, so checking that
-    the committed release is up to date touches nothing of the course.
+    Runs ``build_sources``, then nbgrader's ``generate_assignment`` for ``names`` (default:
+    all). With ``out`` the gradebook used is a throw-away one inside ``out``, so checking
+    that the committed release is up to date touches nothing of the course.
     """
     course = Path(course).resolve()
+    build_sources(course, names)
     extra = []
     if out is not None:
         out = Path(out).resolve()
@@ -400,6 +449,7 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None):
     from tqdm import tqdm
 
     course = Path(course).resolve()
+    build_sources(course)  # registering an assignment in the gradebook releases it
     say = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, flush=True))
     todo = submissions(course)
     if not todo:
