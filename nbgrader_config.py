@@ -33,10 +33,11 @@ c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "*.json", "*.png",
 ]
 
-# Every cell gets this long: the ps4 training cell needs a few seconds on a laptop, so 120 s
-# leaves a wide margin, and an infinite loop is still interrupted (nbgrader then goes on
-# with the next cell, so the behaviours that work keep their points).
-c.ExecutePreprocessor.timeout = 120
+# Every cell's time limit (120 s) and the notebook's budget derived from it live in
+# bpcourse/grading/contract.py; `make grade TIMEOUT=s` overrides the cell limit.
+from bpcourse.grading.contract import CELL_SECONDS  # noqa: E402
+
+c.ExecutePreprocessor.timeout = CELL_SECONDS
 
 # Students' notebooks record no per-user kernel; grade with the default Python kernel.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 import bpcourse.grading as grading
-from bpcourse.grading import MISTAKES, driver, reference
+from bpcourse.grading import BEHAVIOURS, MISTAKES, driver, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ["ps1", "ps2", "ps3", "ps4"]
@@ -130,16 +130,14 @@ def buggy_notebook(assignment, grade_id, old, new):
 
 # -- the checks, without nbgrader -------------------------------------------------------
 def _call_check(name, fn):
-    check = grading.CHECKS[name]
-    return check(fn, {}) if "ns" in check.__code__.co_varnames else check(fn)
+    grading.run(name, fn, {} if BEHAVIOURS[name].needs_namespace else None)
 
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.slow) if n == "train" else n  # trains on MNIST
-    for n in sorted(grading.CHECKS)])
+    for n in sorted(BEHAVIOURS)])
 def test_reference_passes_every_check(name):
-    base = re.sub(r"_(output|cache|stable|dW|db|dA_prev|cover|shuffled)$", "", name)
-    _call_check(name, getattr(reference, base))
+    _call_check(name, getattr(reference, BEHAVIOURS[name].function))
 
 
 def _rows_softmax_no_keepdims(Z):
@@ -225,6 +223,9 @@ def test_check_names_the_mistake(case):
     with pytest.raises(grading.CheckFailed) as err:
         _call_check(name, fn)
     assert words in str(err.value)
+    mistake = err.value.mistake  # the field the summary reads; the contract lists it
+    assert mistake is None or mistake in BEHAVIOURS[name].mistakes, (name, mistake)
+    assert mistake is None or MISTAKES[mistake] in str(err.value)
 
 
 def test_explain_adds_the_diagnosis_to_a_visible_test():
@@ -236,7 +237,7 @@ def test_explain_adds_the_diagnosis_to_a_visible_test():
 
 def test_isolation_restores_the_notebook_namespace():
     ns = {"softmax": "student's", "mlp_forward": reference.mlp_forward}
-    grading.check_mlp_forward_output(lambda X, p, g: ns["mlp_forward"](X, p, g), ns=ns)
+    grading.run("mlp_forward_output", lambda X, p, g: ns["mlp_forward"](X, p, g), ns)
     assert ns["softmax"] == "student's" and "dense_forward" not in ns
 
 
@@ -284,6 +285,29 @@ def _myst(path):
 
     text = jupytext.writes(jupytext.read(path), fmt="md:myst")
     return re.sub(r"\n    jupytext_version: .*", "", text, count=1)
+
+
+def test_notebooks_agree_with_the_contract():
+    """Each test cell is one behaviour of the contract: its points, its promise, its calls."""
+    from bpcourse.grading.contract import by_cell
+
+    seen = set()
+    for path in driver.build_sources(ROOT):
+        for cell in _read(path).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if not meta.get("grade") or meta.get("solution"):
+                continue
+            b = by_cell(meta["grade_id"])
+            assert b is not None, f"test cell {meta['grade_id']} grades no behaviour"
+            assert (b.assignment, b.points) == (path.stem, meta["points"]), b.name
+            unit = "point" if b.points == 1 else "points"
+            assert cell.source.splitlines()[0] == \
+                f'"""{b.function}: {b.title} ({b.points} {unit})."""', b.name
+            ns = ", ns=globals()" if b.needs_namespace else ""
+            assert f'explain("{b.name}", {b.function}{ns})' in cell.source, b.name
+            assert f'record("{b.name}", {b.function}{ns})' in cell.source, b.name
+            seen.add(b.name)
+    assert seen == set(BEHAVIOURS), "behaviours of the contract without a test cell"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

@@ -1,14 +1,16 @@
 """Grading of the course's nbgrader assignments: checks that teach, and the grading driver.
 
-The assignments' test cells call the checks::
+The behaviours graded, their points and the mistakes each can name are one table,
+``contract.BEHAVIOURS``. The assignments' test cells call::
 
-    import bpcourse.grading as grading
-    grading.record("sigmoid_prime", sigmoid_prime)         # hidden test of one behaviour
-    with grading.explain("sigmoid_prime", sigmoid_prime):  # visible tests, diagnosed
+    from bpcourse.grading import explain, record
+    with explain("sigmoid_prime", sigmoid_prime):  # visible tests, diagnosed on failure
         assert ...
+    record("sigmoid_prime", sigmoid_prime)         # hidden test of one behaviour
 
 A failing check raises ``CheckFailed`` (an AssertionError) whose message says what is
-wrong and names the common mistake it recognises (``MISTAKES``), without the answer.
+wrong and whose ``mistake`` field names the common mistake it recognises (``MISTAKES``),
+without the answer.
 
 The instructor writes each assignment as a MyST markdown notebook,
 ``solutions/<ps>/<ps>.md``; the commands (see assignments/README.md)::
@@ -18,11 +20,9 @@ The instructor writes each assignment as a MyST markdown notebook,
     python -m bpcourse.grading grade     # build, autograde, feedback, CSV, summary (make grade)
 """
 
-from .checks import CHECKS, MISTAKES, CheckFailed, diagnose, explain
-from .record import record
+from .checks import CHECKS, CheckFailed, run
+from .contract import BEHAVIOURS, MISTAKES
+from .replay import diagnose, explain, record
 
-# check_sigmoid, check_sigmoid_prime, ..., one per graded behaviour.
-globals().update({f"check_{name}": check for name, check in CHECKS.items()})
-
-__all__ = ["CHECKS", "MISTAKES", "CheckFailed", "diagnose", "explain", "record"] + sorted(
-    f"check_{name}" for name in CHECKS)
+__all__ = ["BEHAVIOURS", "CHECKS", "MISTAKES", "CheckFailed", "diagnose", "explain",
+           "record", "run"]

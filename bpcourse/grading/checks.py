@@ -1,14 +1,15 @@
 """Checks called by the assignments' test cells, with messages that teach.
 
-Each ``check_<name>(fn)`` compares a student's function with the reference on seeded random
-inputs of several shapes, edge cases and saturated inputs. When it fails it raises
-``CheckFailed`` (an ``AssertionError``) saying what is wrong and, when it recognises a
-common mistake, naming it, without giving the answer away. ``explain(name, fn)`` wraps
-the visible tests of a cell so that their failures get the same diagnosis.
+There is one ``check_<name>(fn)`` per behaviour of the contract (``contract.py``). Each
+compares a student's function with the reference on seeded random inputs of several
+shapes, edge cases and saturated inputs. When it fails it raises ``CheckFailed`` (an
+``AssertionError``) saying what is wrong and, when it recognises a common mistake, naming
+it (as a field and in the message), without giving the answer away.
 
-Checks that take ``ns`` (the notebook's ``globals()``) grade one function on its own: the
-helpers it calls by name (``softmax`` inside ``mlp_forward``...) are replaced by the
-reference while it runs, so a bug in one helper costs that helper's points only.
+``run(name, fn, ns)`` is how everything else calls a check: with the notebook's
+``globals()`` as ``ns``, the helpers the contract lists for the behaviour (``softmax``
+inside ``mlp_forward``...) are the reference ones while it runs, so a bug in one helper
+costs that helper's points only.
 """
 
 import contextlib
@@ -22,64 +23,23 @@ import time
 import numpy as np
 
 from . import reference as ref
+from .contract import BEHAVIOURS, MISTAKES
 
-__all__ = ["CHECKS", "MISTAKES", "CheckFailed", "diagnose", "explain"]
+__all__ = ["CHECKS", "CheckFailed", "isolated", "run"]
 
 
 class CheckFailed(AssertionError):
-    """A check of a student's function failed; the message says why."""
+    """A check of a student's function failed; the message says why.
 
+    ``mistake`` names the common mistake recognised (a key of ``MISTAKES``) or is None;
+    ``outcome`` is "failed", or "not_written" for a function that still raises
+    NotImplementedError. Both travel as fields to the grader's summary.
+    """
 
-# The common mistakes the checks recognise, by name. Each message names the mistake and
-# points at the idea to revisit, never at the code to write.
-MISTAKES = {
-    "sigmoid_itself": (
-        "Mistake: your sigmoid derivative returns sigma(z) itself. The derivative of the "
-        "sigmoid is not the sigmoid: differentiate 1 / (1 + e^-z) with the chain rule and "
-        "write the result in terms of sigma(z) (chapter 2)."),
-    "activation_as_input": (
-        "Mistake: you treated the input as if it were the activation's output. This "
-        "function receives the pre-activation z, so apply the activation to z first."),
-    "transposed_weights": (
-        "Mistake: transposed weights. In this course W has shape (n_in, n_out) and a batch "
-        "has one example per row, so check which side of the product each matrix goes on "
-        "and whether it needs a transpose: the shapes must line up without it being square."),
-    "transposed_result": (
-        "Mistake: your result is transposed (it has one column per example). Results keep "
-        "the convention of the inputs: one row per example."),
-    "missing_1_over_n": (
-        "Mistake: off by the batch size: your result is n times too large (n = number of "
-        "examples in the batch). The loss is the MEAN over the batch, so the loss and each "
-        "of its gradients carry a factor 1/n."),
-    "doubled_1_over_n": (
-        "Mistake: off by the batch size: your result is n times too small (n = number of "
-        "examples in the batch): the factor 1/n of the mean loss has been applied twice. "
-        "Apply it once (it is already inside dZ when dZ comes from the loss)."),
-    "sign_error": (
-        "Mistake: sign error. Your result is the exact negative of the right one: check "
-        "the sign in the derivative (and whether you step down or up the gradient)."),
-    "bias_not_summed": (
-        "Mistake: the bias gradient is not summed over the batch. b is shared by all n "
-        "examples, so db has the shape of b, (n_out,), and collects every example's "
-        "contribution."),
-    "bias_averaged": (
-        "Mistake: the bias gradient is averaged over the batch instead of summed: dZ "
-        "already carries the 1/n of the mean loss."),
-    "broadcasting": (
-        "Mistake: a shape that only works by broadcasting. Your code gives the right shape "
-        "only for some inputs (square ones, or a single row), because NumPy stretched an "
-        "array along an axis it should not have. Compare the shapes of the arrays you "
-        "combine and keep the reduced axis (keepdims=True) where rows must stay rows."),
-    "in_place": (
-        "Mistake: your function modified its input array in place, so the caller's data "
-        "changed. Compute into a new array (statements like x[...] = ..., x -= ... or "
-        "rng.shuffle(x) write into the caller's array)."),
-    "overflow": (
-        "Mistake: overflow at large logits. exp(1000) is inf in floating point, and inf/inf "
-        "or log(0) then gives nan or inf. Rewrite the computation so that exp only ever "
-        "sees arguments <= 0 (for softmax, a shift that does not change the result; for the "
-        "BCE, the identity in chapter 3)."),
-}
+    def __init__(self, message, mistake=None, outcome="failed"):
+        super().__init__(message)
+        self.mistake, self.outcome = mistake, outcome
+
 
 TOL = {"rtol": 1e-6, "atol": 1e-10}
 
@@ -88,18 +48,25 @@ def _fmt_shape(x):
     return str(np.shape(x))
 
 
-def _fail(what, msg, mistake=None):
+def _fail(what, msg, mistake=None, outcome="failed"):
     __tracebackhide__ = True
     text = f"{what}: {msg}"
     if mistake:
         text += "\n" + MISTAKES[mistake]
-    raise CheckFailed(text)
+    raise CheckFailed(text, mistake, outcome)
+
+
+def _not_written(what):
+    __tracebackhide__ = True
+    _fail(what, "not written yet (it still raises NotImplementedError).",
+          outcome="not_written")
 
 
 @contextlib.contextmanager
-def _swapped(ns, names):
-    """Temporarily replace ns[name] by the reference for each name (isolation)."""
-    if ns is None:
+def isolated(name, ns):
+    """Within the block, ns holds the reference for each helper behaviour ``name`` isolates."""
+    names = BEHAVIOURS[name].isolates
+    if ns is None or not names:
         yield
         return
     missing = object()
@@ -137,17 +104,17 @@ def _same(a, b):
         return True
 
 
-def _call(what, fn, *args, ns=None, isolate=(), check_inplace=True):
+def _call(what, fn, *args, check_inplace=True):
     """Call fn(*args); turn its exceptions into teaching messages; detect in-place edits."""
     __tracebackhide__ = True
     if not callable(fn):
         _fail(what, f"expected a function, got {type(fn).__name__}")
     saved = [_copy(a) for a in args] if check_inplace else []
     try:
-        with _swapped(ns, isolate), np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):
             out = fn(*args)
     except NotImplementedError:
-        _fail(what, "not written yet (it still raises NotImplementedError).")
+        _not_written(what)
     except CheckFailed:
         raise
     except Exception as err:  # report the student's error with the shapes involved
@@ -448,35 +415,32 @@ def _mlp_cases(seed=3):
     return cases
 
 
-FORWARD_HELPERS = ("dense_forward", "softmax")
-
-
-def _mlp_forward_result(fn, X, params, g, ns):
+def _mlp_forward_result(fn, X, params, g):
     __tracebackhide__ = True
     L = ref.n_layers(params)
     what = (f"mlp_forward with X {X.shape}, {L} layer(s), hidden activation "
             f"{ref.G_NAMES[g]}")
-    out = _call(what, fn, X, params, g, ns=ns, isolate=FORWARD_HELPERS)
+    out = _call(what, fn, X, params, g)
     if not (isinstance(out, tuple) and len(out) == 2):
         _fail(what, f"expected a pair (P, cache), got {type(out).__name__}"
               + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
     return what, out
 
 
-def check_mlp_forward_output(fn, ns=None):
+def check_mlp_forward_output(fn):
     """mlp_forward: the output P = A[L] for 1 to 3 layers and each hidden activation."""
     __tracebackhide__ = True
     for X, params, g in _mlp_cases():
-        what, (P, _) = _mlp_forward_result(fn, X, params, g, ns)
+        what, (P, _) = _mlp_forward_result(fn, X, params, g)
         P_ref, _ = ref.mlp_forward(X, params, g)
         _compare(what + ", output P", P, P_ref)
 
 
-def check_mlp_forward_cache(fn, ns=None):
+def check_mlp_forward_cache(fn):
     """mlp_forward: the cache {"Z": [None, Z1..ZL], "A": [X, A1..AL]} of every layer."""
     __tracebackhide__ = True
     for X, params, g in _mlp_cases():
-        what, (_, cache) = _mlp_forward_result(fn, X, params, g, ns)
+        what, (_, cache) = _mlp_forward_result(fn, X, params, g)
         _, exp = ref.mlp_forward(X, params, g)
         L = ref.n_layers(params)
         if not isinstance(cache, dict) or not {"Z", "A"} <= set(cache):
@@ -595,11 +559,7 @@ def check_softmax_cross_entropy_backward(fn):
         _compare(what, got, ref.softmax_cross_entropy_backward(P, Y), n=n)
 
 
-BACKWARD_HELPERS = ("dense_backward", "softmax_cross_entropy_backward", "relu_backward",
-                    "sigmoid_backward", "tanh_backward")
-
-
-def check_mlp_backward(fn, ns=None):
+def check_mlp_backward(fn):
     """mlp_backward: every gradient of a 1- to 3-layer MLP equals bpcourse's backward pass."""
     __tracebackhide__ = True
     rng = np.random.default_rng(7)
@@ -610,8 +570,7 @@ def check_mlp_backward(fn, ns=None):
         _, cache = ref.mlp_forward(X, params, g)
         L = ref.n_layers(params)
         what = f"mlp_backward with X {X.shape}, {L} layer(s), hidden activation {name}"
-        grads = _call(what, fn, Y, params, cache, ref.BACKWARDS[name], ns=ns,
-                      isolate=BACKWARD_HELPERS)
+        grads = _call(what, fn, Y, params, cache, ref.BACKWARDS[name])
         exp = ref.mlp_backward(Y, params, cache, ref.BACKWARDS[name])
         if not isinstance(grads, dict):
             _fail(what, f"expected a dict of gradients, got {type(grads).__name__}")
@@ -645,7 +604,7 @@ def check_sgd_step(fn):
             try:
                 fn(params, grads, lr)
             except NotImplementedError:
-                _fail(what, "not written yet (it still raises NotImplementedError).")
+                _not_written(what)
             except Exception as err:
                 _fail(what, f"raised {type(err).__name__}: {err}")
         if not _same(grads, saved):
@@ -669,7 +628,7 @@ def _batches(what, fn, X, Y, bs, rng):
         # otherwise look right.
         batches = [(np.array(a), np.array(b)) for a, b in gen]
     except NotImplementedError:
-        _fail(what, "not written yet (it still raises NotImplementedError).")
+        _not_written(what)
     except Exception as err:
         _fail(what, f"iterating over the batches raised {type(err).__name__}: {err}")
     if not (np.array_equal(X, saved[0]) and np.array_equal(Y, saved[1])):
@@ -739,7 +698,7 @@ def _mnist_subset():
     return (X[:10000], y[:10000]), (Xv[:2000], yv[:2000])
 
 
-def check_train(fn, ns=None, epochs=3, budget=60.0):
+def check_train(fn, epochs=3, budget=60.0):
     """train: 3 epochs on 10,000 MNIST images reach the stated validation accuracy."""
     __tracebackhide__ = True
     from ..mlp import MLP
@@ -751,8 +710,7 @@ def check_train(fn, ns=None, epochs=3, budget=60.0):
     w0 = net.params["W1"].copy()
     what = f"train on 10,000 MNIST images for {epochs} epochs (batch_size 32, lr 0.2)"
     t0 = time.perf_counter()
-    hist = _call(what, fn, net, X, Y, epochs, 32, 0.2, 0, ns=ns,
-                 isolate=("sgd_step", "minibatches"), check_inplace=False)
+    hist = _call(what, fn, net, X, Y, epochs, 32, 0.2, 0, check_inplace=False)
     # When the run is recorded and replayed, the recorded duration of the call counts.
     seconds = getattr(fn, "elapsed", None)
     if not isinstance(seconds, float):
@@ -814,48 +772,15 @@ def check_save_model(fn):
                             "with full precision (a float's repr round-trips exactly).")
 
 
-CHECKS = {name[6:]: f for name, f in globals().items() if name.startswith("check_")}
+CHECKS = {name: globals()[f"check_{name}"] for name in BEHAVIOURS}
 
 
-def diagnose(name, fn, ns=None):
-    """Run the full check ``name`` on fn; return its failure message, or None if it passes."""
-    check = CHECKS[name]
-    try:
-        check(fn, ns) if "ns" in check.__code__.co_varnames else check(fn)
-    except CheckFailed as err:
-        return str(err)
-    return None
+def run(name, fn, ns=None):
+    """Run the check of behaviour ``name`` on fn; raise CheckFailed if it fails.
 
-
-# Helpers a function calls by name, replaced by the reference while it is checked.
-HELPERS = {"mlp_forward_output": FORWARD_HELPERS, "mlp_forward_cache": FORWARD_HELPERS,
-           "mlp_backward": BACKWARD_HELPERS, "train": ("sgd_step", "minibatches")}
-
-
-class explain:  # noqa: N801 (used like a function: with explain(...):)
-    """Run visible tests; if one fails, add the full check's diagnosis to its message.
-
-    With ``ns`` (the notebook's globals()), the helpers that ``fn`` calls by name are the
-    reference ones inside the block, as in the hidden check.
+    With ``ns`` (the notebook's ``globals()``), the helpers the contract lists for this
+    behaviour are the reference ones while the check runs, then the student's again.
     """
-
-    def __init__(self, name, fn, ns=None):
-        self.name, self.fn, self.ns = name, fn, ns
-        self._swap = _swapped(ns, HELPERS.get(name, ()))
-
-    def __enter__(self):
-        self._swap.__enter__()
-        return self
-
-    def __exit__(self, etype, err, tb):
-        self._swap.__exit__(None, None, None)
-        if etype is None or issubclass(etype, CheckFailed):
-            return False
-        if issubclass(etype, NotImplementedError):
-            raise CheckFailed(f"{self.name}: not written yet (it still raises "
-                              "NotImplementedError).") from None
-        if not issubclass(etype, Exception):
-            return False  # KeyboardInterrupt (the cell timed out) and the like
-        hint = diagnose(self.name, self.fn, self.ns)
-        msg = str(err) if issubclass(etype, AssertionError) else f"{etype.__name__}: {err}"
-        raise CheckFailed(msg + (f"\n\nDiagnosis: {hint}" if hint else "")) from None
+    __tracebackhide__ = True
+    with isolated(name, ns):
+        CHECKS[name](fn)

@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checks import MISTAKES
+from .contract import CELL_SECONDS, submission_seconds
 
 GRADING = "_grading"
 MAX_SUBMISSION = 50 << 20  # bytes of one submission folder
@@ -166,51 +166,41 @@ def _known(course, names):
         return {a.name for a in gb.assignments} & set(names)
 
 
-def _mistake_name(text):
-    for name, msg in MISTAKES.items():
-        if msg[:60] in text.replace("\n", " "):
-            return name
-    return None
-
-
 def problems_of(notebook):
-    """Failing graded cells of an autograded notebook: ["grade_id: what went wrong", ...]."""
-    nb = json.loads(Path(notebook).read_text())
-    out = []
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if not (meta.get("grade") and not meta.get("solution")):
+    """Failing graded cells of an autograded notebook: ["grade_id: what went wrong", ...].
+
+    Read from the verdict's fields (``bpcourse_grading.cells``): the mistake's name when
+    the check recognised one, else the verdict's one-line detail.
+    """
+    nb = _read_json(notebook)
+    verdicts = (nb.get("metadata", {}).get("bpcourse_grading") or {}).get("cells") or {}
+    order = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.get("cells", [])]
+    out, blank = [], 0
+    for gid in [g for g in order if g in verdicts]:  # in the notebook's order
+        v = verdicts[gid]
+        if v.get("outcome") == "passed":
             continue
-        for o in cell.get("outputs", []):
-            if o.get("output_type") != "error":
-                continue
-            ename, evalue = o.get("ename", ""), o.get("evalue", "")
-            if ename in ("CellTimeoutError", "KeyboardInterrupt", "TimeoutError") or \
-                    "timeout" in ename.lower():
-                what = "timed out (cut off)"
-            elif "not written yet" in evalue:
-                what = "not written"
-            else:
-                mistake = _mistake_name(evalue)
-                first = evalue.strip().splitlines()[0] if evalue.strip() else ""
-                if first.startswith(("Diagnosis:",)):
-                    first = ""
-                what = mistake or f"{ename}: {first}"[:70]
-            out.append(f"{meta['grade_id']}: {what}")
-            break
-    blank = [p for p in out if p.endswith(": not written")]
-    if len(blank) > 1:
-        out = [p for p in out if p not in blank] + [f"{len(blank)} tests: not written"]
+        if v.get("outcome") == "not_written":
+            blank += 1
+            out.append(f"{gid}: not written")
+        else:
+            out.append(f"{gid}: {v.get('mistake') or v.get('detail')}")
+    if blank > 1:
+        out = [p for p in out if not p.endswith(": not written")] + [f"{blank} tests: not written"]
     return out
+
+
+def _read_json(notebook):
+    try:
+        return json.loads(Path(notebook).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def events_of(notebook):
     """What the hardened grader noted about a notebook: timeouts, crashes, tampering..."""
-    try:
-        nb = json.loads(Path(notebook).read_text())
-    except (OSError, ValueError):
-        return []
-    return list((nb.get("metadata", {}).get("bpcourse_grading") or {}).get("events", []))
+    meta = _read_json(notebook).get("metadata", {}).get("bpcourse_grading") or {}
+    return list(meta.get("events", []))
 
 
 def _results(course, pairs, notes=None):
@@ -327,7 +317,7 @@ class _Worker:
         dest = self.dir / GRADING / "submitted" / student / name
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(self.course / GRADING / "submitted" / student / name, dest)
-        limit = 180 + max(3 * (self.timeout or 120), 300)
+        limit = submission_seconds(self.timeout or CELL_SECONDS)
         self.proc.stdin.write(f"{student}\t{name}\n")
         self.proc.stdin.flush()
         line, err = self._wait("DONE\t", limit)

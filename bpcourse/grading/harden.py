@@ -21,7 +21,6 @@ notebook's metadata, ``bpcourse_grading.events``, for the instructor's summary.
 import ast
 import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -36,8 +35,8 @@ from nbgrader.preprocessors.execute import Execute
 from traitlets import Integer
 
 from . import sandbox
-from .checks import CHECKS
-from .record import read_records, replay
+from .contract import CELL_SECONDS, by_cell, notebook_seconds
+from .replay import read_records, replay
 
 try:
     from jupyter_client.manager import AsyncKernelManager
@@ -46,17 +45,6 @@ except ImportError:  # pragma: no cover
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HIDDEN_NOTE = "# (hidden tests: run by the grader)"
-
-
-def check_of(grade_id):
-    """The check a test cell records: test_<check>."""
-    name = grade_id[5:] if grade_id.startswith("test_") else None
-    return name if name in CHECKS else None
-
-
-def function_of(check):
-    """The student's function a check grades (softmax_stable -> softmax)."""
-    return re.sub(r"_(output|cache|stable|dW|db|dA_prev|cover|shuffled)$", "", check)
 
 
 def _meta(cell):
@@ -215,7 +203,10 @@ class SandboxedExecute(Execute):
         self._stop, self._timeouts, self._flooded = None, 0, set()
         self._consecutive = False
         self._sizes = {}
-        self._deadline = time.monotonic() + max(3 * (self.timeout or 120), 300)
+        # What happened to each cell that did not simply run (timeout, crashed, not_run),
+        # by index, for the verdict: a field, not an error message to recognise.
+        self._states = info.setdefault("cells", {})
+        self._deadline = time.monotonic() + notebook_seconds(self.timeout or CELL_SECONDS)
         try:
             for attempt in range(3):  # a kernel that fails to start is started again
                 self._ran = False
@@ -234,10 +225,11 @@ class SandboxedExecute(Execute):
             if not self._stop:
                 self._events.append(f"crash: the kernel could not run the notebook ({reason})")
                 self._stop = f"the kernel could not run ({reason})"
-            for cell in nb.cells:
+            for i, cell in enumerate(nb.cells):
                 if cell.cell_type == "code" and cell.get("execution_count") is None \
                         and not cell.get("outputs"):
                     cell.outputs = [_error("NotRun", f"not run: {self._stop}")]
+                    self._states.setdefault(i, "not_run")
         finally:
             if conf.get("uid"):
                 sandbox.kill_user(conf["uid"])
@@ -246,6 +238,12 @@ class SandboxedExecute(Execute):
                 self._events.append(f"memory limit: the kernel's processes went past "
                                     f"{self.memory_mb} MB together; {kills} killed")
         return nb, resources
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        # nbclient interrupts a cell at its time limit and hands back nbgrader's
+        # error_on_timeout reply instead of raising: note the cell here, where it is known.
+        self._states[self._index] = "timeout"
+        return await super()._async_handle_timeout(timeout, cell)
 
     async def _async_check_alive(self):
         # nbclient asks the heartbeat, which misses its 1 s deadline on a loaded machine
@@ -288,8 +286,9 @@ class SandboxedExecute(Execute):
                                 f"cells from {index} on not run")
         if self._stop:
             cell.outputs = [_error("NotRun", f"not run: {self._stop}")]
+            self._states[index] = "not_run"
             return cell, resources
-        self._ran = True
+        self._ran, self._index = True, index
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -300,11 +299,13 @@ class SandboxedExecute(Execute):
                                 "cells before it count, the later ones were not run")
             self._stop = f"the kernel died in an earlier cell ({reason})"
             cell.outputs.append(_error("DeadKernelError", f"the kernel died ({reason})"))
+            self._states[index] = "crashed"
             return cell, resources
         except CellTimeoutError:
             cell.outputs.append(_error("CellTimeoutError", f"cut off after {self.timeout} s"))
+            self._states[index] = "timeout"
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
-        if any(o.get("ename") == "CellTimeoutError" for o in errors):
+        if self._states.get(index) == "timeout":
             self._timeouts += 1
             self._events.append(f"timeout: cell {index} cut off after {self.timeout} s")
             if self._timeouts >= 2 and self._consecutive:
@@ -452,68 +453,107 @@ def _strip_hidden(src):
 
 
 class GraderVerdict(NbGraderPreprocessor):
-    """Decide every test cell in the grader's process, from the recorded calls."""
+    """Decide every test cell in the grader's process, from the recorded calls.
+
+    Each test cell's outputs become the teaching message alone, and its verdict is stored
+    as fields in ``bpcourse_grading.cells[grade_id]``: ``outcome`` (passed, failed,
+    not_written, error, timeout, crashed, not_run, not_graded, no_result, tampering),
+    ``mistake`` (a key of MISTAKES or None) and ``detail`` (a line for the summary).
+    """
 
     def preprocess(self, nb, resources):
         info = resources.get("bpcourse", {})
         meta = nb.metadata.get("bpcourse_grading") or {}
         events = list(meta.get("events", [])) + list(info.get("events", []))
-        records = read_records(info["record"]) if info.get("record") else {}
-        tests = [c for c in nb.cells if c.cell_type == "code" and _meta(c).get("grade")
+        path = info.get("record")
+        records = read_records(path) if path else {}
+        diagnoses = read_records(path, via="explain") if path else {}
+        states = info.get("cells", {})
+        tests = [(i, c, by_cell(_meta(c).get("grade_id"))) for i, c in enumerate(nb.cells)
+                 if c.cell_type == "code" and _meta(c).get("grade")
                  and not _meta(c).get("solution")]
-        graded = {function_of(check_of(_meta(c)["grade_id"]))
-                  for c in tests if check_of(_meta(c)["grade_id"])}
-        flags, static_events = analyse(nb, graded)
+        tests = [(i, c, b) for i, c, b in tests if b is not None]
+        flags, static_events = analyse(nb, {b.function for _, _, b in tests})
         events += static_events
-        for cell in tests:
-            gid = _meta(cell)["grade_id"]
-            check = check_of(gid)
-            if check is None:
-                continue
-            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            r = records.get(check)
-            twice = check in records and r is None
-            fn = function_of(check)
-            printed = ""
-            if fn in flags:
-                verdict = ("NotGraded", f"{fn}: {flags[fn]}")
-            elif errors:
-                e = errors[0]
-                verdict = (str(e.get("ename", "Error"))[:60], str(e.get("evalue", ""))[:3000])
-            elif twice:
-                events.append(f"tampering detected: {check} recorded more than once "
-                              "(a forged record?)")
-                verdict = ("NotGraded", f"{fn}: the hidden tests' results were recorded more "
-                                        "than once, so none of them can be trusted")
-            elif r is None:
-                verdict = ("NoResult", f"{fn}: the hidden tests did not run to the end, so "
-                                       "there is no result to grade")
-            else:
-                ok, msg, printed, mismatch = replay(check, r)
-                if str(r.get("module", "")).startswith("bpcourse"):
-                    ok, msg = False, f"{fn}: the function graded is bpcourse's, not yours"
-                    events.append(f"reference use: {check} was given bpcourse's function")
-                if mismatch:
-                    events.append(f"tampering detected: the run of {check} in the kernel does "
-                                  f"not replay ({msg})")
-                    msg = (f"{fn}: the results recorded in your kernel could not be checked "
-                           "(was NumPy or the grading code changed by the notebook?)")
-                elif not ok and r.get("status") == "passed":
-                    events.append(f"tampering detected: {check} passed in the kernel but not "
-                                  "in the grader (comparisons patched?)")
-                verdict = None if ok else ("CheckFailed", msg)
+        verdicts = {}
+        for index, cell, b in tests:
+            v, printed = self._decide(b, cell, states.get(index), flags, records, diagnoses,
+                                      events)
             outs = []
             if printed:
                 outs.append(NotebookNode(output_type="stream", name="stdout",
                                          text=printed[:2000]))
-            if verdict:
-                outs.append(_error(*verdict))
+            if v["outcome"] != "passed":
+                outs.append(_error(v.pop("ename"), v.pop("message")))
             cell.outputs = outs
-        nb.metadata["bpcourse_grading"] = {"events": list(dict.fromkeys(events))}
+            verdicts[b.cell] = v
+        nb.metadata["bpcourse_grading"] = {"events": list(dict.fromkeys(events)),
+                                           "cells": verdicts}
         workdir = info.get("workdir")
         if workdir and os.path.basename(workdir).startswith("bpcourse-grading-"):
             shutil.rmtree(workdir, ignore_errors=True)
         return nb, resources
+
+    @staticmethod
+    def _decide(b, cell, state, flags, records, diagnoses, events):
+        """The verdict of one test cell (fields) and what its check printed."""
+
+        def verdict(outcome, ename, message, mistake=None, detail=None):
+            first = message.strip().splitlines()[0] if message.strip() else ename
+            return {"outcome": outcome, "mistake": mistake, "ename": ename,
+                    "message": message, "detail": (detail or first)[:70]}, ""
+
+        fn = b.function
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if fn in flags:
+            return verdict("not_graded", "NotGraded", f"{fn}: {flags[fn]}")
+        if state or errors:  # the cell itself did not run to its end in the kernel
+            e = errors[0] if errors else {}
+            ename = str(e.get("ename", "Error"))[:60]
+            message = str(e.get("evalue", ""))[:3000]
+            if state:
+                return verdict(state, ename, message, detail={
+                    "timeout": "timed out (cut off)", "crashed": "the kernel died here",
+                    "not_run": "not run (an earlier cell stopped the kernel)"}[state])
+            # A visible test failed: the mistake, if any, from the grader's own replay of
+            # the diagnosis the kernel recorded (never from the kernel's message).
+            d = diagnoses.get(b.name)
+            found = replay(b.name, d) if d else None
+            if found and found.outcome in ("failed", "not_written"):
+                return verdict(found.outcome, ename, message, found.mistake,
+                               "not written" if found.outcome == "not_written" else
+                               found.mistake or f"{ename}: {found.message}")
+            return verdict("error", ename, message, detail=f"{ename}: {message}")
+        if b.name in records and records[b.name] is None:
+            events.append(f"tampering detected: {b.name} recorded more than once "
+                          "(a forged record?)")
+            return verdict("tampering", "NotGraded",
+                           f"{fn}: the hidden tests' results were recorded more than once, "
+                           "so none of them can be trusted")
+        r = records.get(b.name)
+        if r is None:
+            return verdict("no_result", "NoResult", f"{fn}: the hidden tests did not run to "
+                                                    "the end, so there is no result to grade",
+                           detail="no result (the hidden tests did not run to the end)")
+        found = replay(b.name, r)
+        if str(r.get("module", "")).startswith("bpcourse"):
+            events.append(f"reference use: {b.name} was given bpcourse's function")
+            return verdict("not_graded", "CheckFailed",
+                           f"{fn}: the function graded is bpcourse's, not yours")
+        if found.outcome == "mismatch":
+            events.append(f"tampering detected: the run of {b.name} in the kernel does not "
+                          f"replay ({found.message})")
+            return verdict("tampering", "CheckFailed",
+                           f"{fn}: the results recorded in your kernel could not be checked "
+                           "(was NumPy or the grading code changed by the notebook?)")
+        if not found.passed and r.get("status") == "passed":
+            events.append(f"tampering detected: {b.name} passed in the kernel but not in the "
+                          "grader (comparisons patched?)")
+        if found.passed:
+            return {"outcome": "passed", "mistake": None, "detail": ""}, found.printed
+        v, _ = verdict(found.outcome, "CheckFailed", found.message, found.mistake,
+                       "not written" if found.outcome == "not_written" else found.mistake)
+        return v, found.printed
 
 
 class StripHiddenTests(NbGraderPreprocessor):

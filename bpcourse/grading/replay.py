@@ -12,6 +12,10 @@ and an object whose ``==`` always succeeds arrives as opaque data and fails.
 
 Outside grading (no ``$BPCOURSE_RECORD_FD``) ``record`` simply runs the check, so an
 instructor can run the solution notebooks as they are.
+
+``explain(name, fn)`` wraps a cell's visible tests: when one fails, the full check runs
+to diagnose it, and when grading that diagnosis is recorded too (``via: "explain"``), so
+the grader learns the mistake from its own replay, never from the kernel's message.
 """
 
 import base64
@@ -23,10 +27,12 @@ import json
 import os
 import time
 import types
+from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import CHECKS, CheckFailed
+from .checks import CheckFailed, isolated, run
+from .contract import BEHAVIOURS
 
 MAX_ITEMS = 100_000  # list/dict entries and array elements in one record, in all
 MAX_FILE = 1 << 20  # bytes of a file written by the student's function (save_model)
@@ -194,32 +200,83 @@ class _Recorder:
         return _result(entry)  # what the grader's replay will return, exactly
 
 
-def _run(name, fn, ns):
-    check = CHECKS[name]
-    return check(fn, ns) if "ns" in check.__code__.co_varnames else check(fn)
-
-
-def record(name, fn, ns=None):
-    """Run check ``name`` on fn; when grading, record its calls for the grader."""
+def _write(line):
     fd, path = os.environ.get("BPCOURSE_RECORD_FD"), os.environ.get("BPCOURSE_RECORD_PATH")
-    if fd is None and path is None:
-        _run(name, fn, ns)  # not grading: an ordinary check that raises on failure
-        return
-    rec = _Recorder(fn)
-    status = "passed"
-    try:
-        _run(name, rec, ns)
-    except CheckFailed:
-        status = "failed"
-    except Exception as err:
-        status = f"error {type(err).__name__}"
-    line = json.dumps({"check": name, "calls": rec.calls, "status": status,
-                       "module": str(getattr(fn, "__module__", ""))[:200]})
     if fd is not None:
         os.write(int(fd), (line + "\n").encode())
     else:  # no sandbox: a file the grader named
         with open(path, "a") as f:
             f.write(line + "\n")
+
+
+def _grading():
+    return "BPCOURSE_RECORD_FD" in os.environ or "BPCOURSE_RECORD_PATH" in os.environ
+
+
+def _recorded_run(name, fn, ns, via):
+    """Run check ``name`` on a recording of fn, write the record; the CheckFailed or None."""
+    rec = _Recorder(fn)
+    status, failure = "passed", None
+    try:
+        run(name, rec, ns)
+    except CheckFailed as err:
+        status, failure = "failed", err
+    except Exception as err:
+        status = f"error {type(err).__name__}"
+    _write(json.dumps({"check": name, "via": via, "calls": rec.calls, "status": status,
+                       "module": str(getattr(fn, "__module__", ""))[:200]}))
+    return failure
+
+
+def record(name, fn, ns=None):
+    """Run check ``name`` on fn; when grading, record its calls for the grader."""
+    if not _grading():
+        run(name, fn, ns)  # not grading: an ordinary check that raises on failure
+        return
+    _recorded_run(name, fn, ns, "record")
+
+
+def diagnose(name, fn, ns=None):
+    """The CheckFailed of the full check ``name`` on fn, or None when it passes."""
+    if _grading():
+        return _recorded_run(name, fn, ns, "explain")
+    try:
+        run(name, fn, ns)
+    except CheckFailed as err:
+        return err
+    return None
+
+
+class explain:  # noqa: N801 (used like a function: with explain(...):)
+    """Run visible tests; if one fails, add the full check's diagnosis to its message.
+
+    With ``ns`` (the notebook's globals()), the helpers the contract lists for the
+    behaviour are the reference ones inside the block, as in the hidden check.
+    """
+
+    def __init__(self, name, fn, ns=None):
+        self.name, self.fn, self.ns = name, fn, ns
+        self._swap = isolated(name, ns)
+
+    def __enter__(self):
+        self._swap.__enter__()
+        return self
+
+    def __exit__(self, etype, err, tb):
+        self._swap.__exit__(None, None, None)
+        if etype is None or issubclass(etype, CheckFailed):
+            return False
+        if not issubclass(etype, Exception):
+            return False  # KeyboardInterrupt (the cell timed out) and the like
+        found = diagnose(self.name, self.fn, self.ns)
+        if issubclass(etype, NotImplementedError):
+            raise CheckFailed(f"{self.name}: not written yet (it still raises "
+                              "NotImplementedError).", outcome="not_written") from None
+        msg = str(err) if issubclass(etype, AssertionError) else f"{etype.__name__}: {err}"
+        if found is None:
+            raise CheckFailed(msg) from None
+        raise CheckFailed(f"{msg}\n\nDiagnosis: {found}", found.mistake,
+                          found.outcome) from None
 
 
 # -- the grader's side -----------------------------------------------------------------
@@ -278,31 +335,44 @@ class _Replayer:
         return _result(entry)
 
 
+@dataclass
+class Replayed:
+    """The grader's verdict on one recording: plain fields, no text to parse."""
+
+    passed: bool
+    message: str = ""
+    mistake: str | None = None  # a key of MISTAKES, when the check named one
+    outcome: str = "passed"  # passed, failed, not_written, or mismatch (the runs diverged)
+    printed: str = ""  # what the check printed (train's accuracy line)
+
+
 def replay(name, rec):
-    """Run check ``name`` on a recording: (passed, message, printed, mismatch)."""
+    """Run check ``name`` on a recording (untrusted plain data): a ``Replayed``."""
     rep = _Replayer(rec.get("calls") or [])
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out), np.errstate(all="ignore"):
-            _run(name, rep, None)
+            run(name, rep)
     except CheckFailed as err:
-        return False, str(err), out.getvalue(), False
+        return Replayed(False, str(err), err.mistake, err.outcome, out.getvalue())
     except ReplayMismatch as err:
-        return False, str(err), out.getvalue(), True
+        return Replayed(False, str(err), outcome="mismatch", printed=out.getvalue())
     except Exception as err:  # a malformed recording
-        return False, f"the recorded results could not be checked ({type(err).__name__})", \
-            out.getvalue(), True
+        return Replayed(False, f"the recorded results could not be checked "
+                               f"({type(err).__name__})", outcome="mismatch",
+                        printed=out.getvalue())
     if rep.i != len(rep.calls):
-        return False, "the student's run recorded calls the check did not make", \
-            out.getvalue(), True
-    return True, "", out.getvalue(), False
+        return Replayed(False, "the student's run recorded calls the check did not make",
+                        outcome="mismatch", printed=out.getvalue())
+    return Replayed(True, printed=out.getvalue())
 
 
-def read_records(path, limit=64 << 20):
+def read_records(path, limit=64 << 20, via="record"):
     """{check name: its record} from a record file (untrusted, size-limited).
 
-    A test cell records its check once: a check recorded twice (a forged line) maps to
-    None.
+    ``via`` picks the hidden tests' records ("record") or the visible tests' diagnoses
+    ("explain"). A test cell records its check once: a check recorded twice (a forged
+    line) maps to None.
     """
     recs = {}
     try:
@@ -317,6 +387,7 @@ def read_records(path, limit=64 << 20):
             r = json.loads(line)
         except ValueError:
             continue
-        if isinstance(r, dict) and r.get("check") in CHECKS and isinstance(r.get("calls"), list):
+        if isinstance(r, dict) and r.get("check") in BEHAVIOURS and r.get("via", "record") == via \
+                and isinstance(r.get("calls"), list):
             recs[r["check"]] = None if r["check"] in recs else r
     return recs

@@ -6,9 +6,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from bpcourse.grading import CHECKS, reference
-from bpcourse.grading.harden import analyse, check_of, function_of
-from bpcourse.grading.record import decode, encode, read_records, record, replay
+from bpcourse.grading import BEHAVIOURS, reference
+from bpcourse.grading.harden import analyse
+from bpcourse.grading.replay import decode, encode, explain, read_records, record, replay
 
 
 def _recorded(tmp_path, monkeypatch, name, fn, ns=None):
@@ -23,16 +23,40 @@ def _recorded(tmp_path, monkeypatch, name, fn, ns=None):
                                   "mlp_backward", "sgd_step", "minibatches_shuffled",
                                   "save_model"])
 def test_an_honest_recording_replays_to_the_same_verdict(tmp_path, monkeypatch, name):
-    fn = getattr(reference, function_of(name))
+    fn = getattr(reference, BEHAVIOURS[name].function)
     r = _recorded(tmp_path, monkeypatch, name, fn, {} if name == "mlp_backward" else None)
     assert r["status"] == "passed"
-    assert replay(name, r)[:2] == (True, "")
+    found = replay(name, r)
+    assert (found.passed, found.message, found.outcome) == (True, "", "passed")
 
 
 def test_a_wrong_function_fails_in_the_grader_with_the_teaching_message(tmp_path, monkeypatch):
     r = _recorded(tmp_path, monkeypatch, "sigmoid_prime", reference.sigmoid)
-    ok, msg, _, mismatch = replay("sigmoid_prime", r)
-    assert not ok and not mismatch and "sigma(z) itself" in msg
+    found = replay("sigmoid_prime", r)
+    assert not found.passed and found.outcome == "failed" and "sigma(z) itself" in found.message
+    assert found.mistake == "sigmoid_itself"  # a field, for the summary
+
+
+def test_an_unwritten_function_replays_as_not_written(tmp_path, monkeypatch):
+    def relu(z):
+        raise NotImplementedError()
+
+    found = replay("relu", _recorded(tmp_path, monkeypatch, "relu", relu))
+    assert (found.passed, found.outcome, found.mistake) == (False, "not_written", None)
+
+
+def test_a_failed_visible_test_records_its_diagnosis(tmp_path, monkeypatch):
+    """explain's diagnosis travels to the grader as a recording, kept apart from record's."""
+    path = tmp_path / "record.jsonl"
+    monkeypatch.setenv("BPCOURSE_RECORD_PATH", str(path))
+    sigmoid_prime = reference.sigmoid
+    with pytest.raises(AssertionError) as err:
+        with explain("sigmoid_prime", sigmoid_prime):
+            assert np.isclose(sigmoid_prime(0.0), 0.25), "sigmoid_prime(0) should be 0.25"
+    assert err.value.mistake == "sigmoid_itself"
+    assert read_records(path) == {}  # no hidden test ran
+    found = replay("sigmoid_prime", read_records(path, via="explain")["sigmoid_prime"])
+    assert found.mistake == "sigmoid_itself"
 
 
 def test_patched_numpy_in_the_kernel_does_not_fool_the_grader(tmp_path, monkeypatch):
@@ -41,7 +65,7 @@ def test_patched_numpy_in_the_kernel_does_not_fool_the_grader(tmp_path, monkeypa
     r = _recorded(tmp_path, monkeypatch, "sigmoid_prime", reference.sigmoid)
     monkeypatch.undo()
     assert r["status"] == "passed"  # the kernel's view
-    assert not replay("sigmoid_prime", r)[0]  # the grader's
+    assert not replay("sigmoid_prime", r).passed  # the grader's
 
 
 def test_an_always_equal_object_arrives_opaque(tmp_path, monkeypatch):
@@ -50,8 +74,8 @@ def test_an_always_equal_object_arrives_opaque(tmp_path, monkeypatch):
             return True
 
     r = _recorded(tmp_path, monkeypatch, "relu", lambda z: Yes())
-    ok, msg, _, _ = replay("relu", r)
-    assert not ok and "expected floating-point values" in msg
+    found = replay("relu", r)
+    assert not found.passed and "expected floating-point values" in found.message
 
 
 def test_in_place_edits_are_replayed(tmp_path, monkeypatch):
@@ -60,8 +84,8 @@ def test_in_place_edits_are_replayed(tmp_path, monkeypatch):
         return z
 
     r = _recorded(tmp_path, monkeypatch, "relu", relu)
-    ok, msg, _, _ = replay("relu", r)
-    assert not ok and "in place" in msg
+    found = replay("relu", r)
+    assert not found.passed and "in place" in found.message and found.mistake == "in_place"
 
 
 def test_forged_or_truncated_records(tmp_path):
@@ -70,8 +94,9 @@ def test_forged_or_truncated_records(tmp_path):
     path.write_text(json.dumps(good) + "\nnot json\n" + json.dumps({"check": "nope"}) + "\n")
     recs = read_records(path)
     assert set(recs) == {"relu"}
-    ok, _, _, mismatch = replay("relu", recs["relu"])
-    assert not ok and mismatch  # no calls recorded: the check's first call has no answer
+    found = replay("relu", recs["relu"])
+    # No calls recorded: the check's first call has no answer.
+    assert not found.passed and found.outcome == "mismatch"
     path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n")
     assert read_records(path) == {"relu": None}  # recorded twice: neither is trusted
 
@@ -82,20 +107,6 @@ def test_encode_decode_plain_data_only():
     assert np.array_equal(y["a"], x["a"]) and y["b"] == x["b"] and y["c"][0].dtype == np.float32
     assert type(decode({"nd": "|O", "shape": [1], "b64": ""})).__mro__[1].__name__ == "Opaque"
     assert type(decode({"nd": "<f8", "shape": [3], "b64": "AAAA"})).__name__ == "malformed"
-
-
-def test_every_test_cell_records_its_check():
-    from pathlib import Path
-
-    from bpcourse.grading.driver import build_sources
-
-    for path in build_sources(Path(__file__).resolve().parents[1]):
-        for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and not meta.get("solution"):
-                check = check_of(meta["grade_id"])
-                assert check in CHECKS
-                assert f'record("{check}", {function_of(check)}' in cell.source
 
 
 def _cell(src, kind):
