@@ -14,11 +14,12 @@ STAMP := $(VENV)/.installed
 # nbgrader runs `alembic` from PATH: the venv's bin must come first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup data test lint book vendor bench clean release grade lab bench-grading
+.PHONY: help setup data test test-fast lint book vendor bench clean release grade lab bench-grading
 
 help:
 	@echo "make book   set up, then build the book into _build/html"
-	@echo "make test   set up, then run ruff and every test"
+	@echo "make test   set up, then run ruff and every test (what CI runs)"
+	@echo "make test-fast  ruff and the hermetic tests: no MNIST, no book, no grading runs"
 	@echo "make bench  set up, then run the speed benchmark"
 	@echo "make lab    set up, then open JupyterLab on the assignments (students)"
 	@echo "make release  regenerate assignments/ from solutions/ (instructors)"
@@ -44,9 +45,15 @@ lint: setup
 	$(BIN)/python -m bpcourse.grading build >/dev/null
 	$(BIN)/ruff check bpcourse tests _grading/source
 
+# Two tiers, both timed. `test` is the full suite (CI). `test-fast` is the edit-test loop:
+# the tests marked neither slow (training, nbgrader runs, the book) nor mnist (the real
+# data set); tests/conftest.py makes those hermetic (an empty data folder, no download).
 test: data lint
-	$(BIN)/python -m pytest
+	@start=$$(date +%s); $(BIN)/python -m pytest; rc=$$?; 	echo "full test suite took $$(( $$(date +%s) - start )) s"; exit $$rc
 	@echo "tests done; screenshots of the book (if built) are in _build/screenshots/"
+
+test-fast: lint
+	@start=$$(date +%s); $(BIN)/python -m pytest -m "not slow and not mnist"; rc=$$?; 	echo "fast tests took $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # Build the book: warnings (and so cell errors) fail it; execution is cached in _build.
 book: data vendor

@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import submit  # noqa: E402
 from test_assignments import BUGS, ROOT, buggy_notebook  # noqa: E402
 
 from bpcourse.grading import driver  # noqa: E402
@@ -51,7 +52,7 @@ def _course(base, name, assignment, n):
             nbformat.write(buggy_notebook(a, gid, old, new), path)
             variants.append(path)
     for i in range(n):
-        driver.submit(course, f"s{i:02d}", variants[i % len(variants)], assignment)
+        submit(course, f"s{i:02d}", variants[i % len(variants)], assignment)
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment,
                     "--force", f"--CourseDirectory.release_directory={course / '_rel'}"],
                    cwd=course, env=_env(), check=True, capture_output=True)

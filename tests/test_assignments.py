@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from support import submit
 
 import bpcourse.grading as grading
 from bpcourse.grading import BEHAVIOURS, MISTAKES, driver, reference
@@ -377,13 +378,13 @@ def graded(tmp_path_factory):
     staging = course / "staging"
     staging.mkdir()
     for a, source in zip(ASSIGNMENTS, driver.build_sources(course), strict=True):
-        driver.submit(course, "solution", source)
-        driver.submit(course, "release", ROOT / "assignments" / a / f"{a}.ipynb")
+        submit(course, "solution", source)
+        submit(course, "release", ROOT / "assignments" / a / f"{a}.ipynb")
     for student, (a, grade_id, old, new, *_) in BUGS.items():
         path = staging / student / f"{a}.ipynb"
         path.parent.mkdir()
         nbformat.write(buggy_notebook(a, grade_id, old, new), path)
-        driver.submit(course, student, path)
+        submit(course, student, path)
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep
                + os.environ.get("PATH", ""))
     run = subprocess.run(

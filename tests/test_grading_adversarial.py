@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import submit
 from test_assignments import ROOT, _grade_id, student_notebook
 
 from bpcourse.grading import driver
@@ -277,7 +278,7 @@ def hostile(tmp_path_factory):
     shutil.copytree(ROOT / "solutions", course / "solutions")
     shutil.copytree(ROOT / "assignments", course / "assignments")
     sources = {p.stem: p for p in driver.build_sources(course)}
-    driver.submit(course, "victim", sources["ps1"])
+    submit(course, "victim", sources["ps1"])
     _run(course)  # the victim is graded first; the hostile run must leave it alone
     before = _snapshot(course)
     staging = course.parent / (course.name + "-staging")
@@ -286,9 +287,9 @@ def hostile(tmp_path_factory):
         path = staging / student / f"{a}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
-        driver.submit(course, student, path)
+        submit(course, student, path)
     for student, a in HONEST:
-        driver.submit(course, student, sources[a])
+        submit(course, student, sources[a])
     stdout = _run(course)
     with open(course / "_grading" / "grades.csv", newline="") as f:
         grades = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}

