@@ -24,7 +24,8 @@ help:
 	@echo "make lab    set up, then open JupyterLab on the assignments (students)"
 	@echo "make release  regenerate assignments/ from solutions/ (instructors)"
 	@echo "make grade  autograde _grading/submitted/, feedback, grades CSV (instructors;"
-	@echo "            FORCE=1 regrades, TIMEOUT=s sets the per-cell limit, WORKERS=n)"
+	@echo "            FORCE=1 regrades, TIMEOUT=s sets the per-cell limit, WORKERS=n local"
+	@echo "            Dask workers, SCHEDULER=tcp://host:8786 grades on a Dask cluster)"
 	@echo "make bench-grading  time 40 ps3 submissions: serial nbgrader vs make grade"
 
 $(STAMP): pyproject.toml
@@ -80,7 +81,8 @@ release: setup
 
 grade: data
 	$(BIN)/python -m bpcourse.grading grade $(if $(FORCE),--force) \
-		$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS))
+		$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # Not part of `make test`: a few minutes (see tests/bench_grading.py).
 bench-grading: data

@@ -23,12 +23,16 @@ def main(argv=None):
     g = sub.add_parser("grade", help="autograde every submission, feedback, CSV, summary")
     g.add_argument("--timeout", type=int, help="seconds per cell (default: nbgrader_config.py)")
     g.add_argument("--force", action="store_true", help="regrade submissions graded before")
-    g.add_argument("--workers", type=int, help="parallel workers (default: cores + 1)")
+    g.add_argument("--workers", type=int,
+                   help="worker processes of the local Dask cluster (default: one per core)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on the Dask cluster at ADDRESS (tcp://host:8786) instead")
     args = p.parse_args(argv)
     if args.cmd == "release":
         return 1 if driver.release(args.course, args.out, args.names or None) else 0
     if args.cmd == "grade":
-        driver.grade(args.course, timeout=args.timeout, force=args.force, workers=args.workers)
+        driver.grade(args.course, timeout=args.timeout, force=args.force, workers=args.workers,
+                     scheduler=args.scheduler)
         return 0
     for path in driver.build_sources(args.course, args.names or None):
         print("built", path)

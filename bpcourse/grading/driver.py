@@ -14,9 +14,7 @@ in each cell's options); both commands first build nbgrader's source notebooks f
 import csv
 import json
 import os
-import queue
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -255,150 +253,42 @@ def summary_table(results):
     return "\n".join(lines)
 
 
-class _Worker:
-    """One grading worker process (worker.py) in a private copy of the course.
+def _store(course, g, notes):
+    """Write one task's result home: its files, then its grades into the one gradebook."""
+    from nbgrader.api import Gradebook
 
-    The copy (``_grading/work/slot-k``) holds the configuration, a copy of the gradebook
-    and the submissions given to this worker, so each worker writes its own SQLite file.
-    """
-
-    def __init__(self, course, slot, timeout):
-        self.course, self.slot, self.timeout = course, slot, timeout
-        self.dir = course / GRADING / "work" / f"slot-{slot}"
-        shutil.rmtree(self.dir, ignore_errors=True)
-        (self.dir / GRADING).mkdir(parents=True)
-        shutil.copy(course / "nbgrader_config.py", self.dir)
-        shutil.copy(course / GRADING / "work" / "template.db",
-                    self.dir / GRADING / "gradebook.db")
-        self.log = open(course / GRADING / "logs" / f"autograde-{slot}.log", "w")  # noqa: SIM115
-        self.proc, self.held = None, -1
-
-    def start(self):
-        env = _env()
-        env.update(BPCOURSE_SANDBOX_SLOT=str(self.slot), BPCOURSE_COURSE_ROOT=str(self.course))
-        cmd = [sys.executable, "-m", "bpcourse.grading.worker"]
-        if self.timeout:
-            cmd += ["--timeout", str(int(self.timeout))]
-        self.proc = subprocess.Popen(cmd, cwd=self.dir, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1, start_new_session=True)
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
-        line, err = self._wait("READY", 300)
-        if line:
-            self.held = int(line.split("\t")[1])  # the slot the worker holds (-1: none)
-        return line, err
-
-    def _read(self, proc, lines):
-        for line in proc.stdout:
-            self.log.write(line)
-            lines.put(line)
-        lines.put(None)
-
-    def _wait(self, prefix, seconds):
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                return None, "timeout"
-            if line is None:
-                return None, "died"
-            if line.startswith(prefix):
-                return line.rstrip("\n"), None
-
-    def run(self, student, name):
-        """Grade one submission; None, or what went wrong with the worker."""
-        if self.proc is None:
-            _, err = self.start()
-            if err:
-                self.stop(kill=True)
-                return f"crash: the grading worker did not start ({err})"
-        dest = self.dir / GRADING / "submitted" / student / name
+    pair = (g.student, g.assignment)
+    for kind in ("autograded", "feedback"):
+        dest = course / GRADING / kind / g.student / g.assignment
         shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(self.course / GRADING / "submitted" / student / name, dest)
-        limit = submission_seconds(self.timeout or CELL_SECONDS)
-        self.proc.stdin.write(f"{student}\t{name}\n")
-        self.proc.stdin.flush()
-        line, err = self._wait("DONE\t", limit)
-        if err:
-            self.stop(kill=True)
-            return (f"crash: the grading worker was stopped after {limit} s" if err == "timeout"
-                    else "crash: the grading worker died")
-        return None if line.endswith("\t1") else "nbgrader reported an error (see _grading/logs/)"
-
-    def stop(self, kill=False):
-        if self.proc is None:
+        for rel, data in getattr(g, kind).items():
+            path = dest / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    if g.log:
+        with open(course / GRADING / "logs" / f"{g.student}-{g.assignment}.log", "w") as f:
+            f.write(g.log)
+    if g.problem:
+        notes.setdefault(pair, []).append(g.problem)
+    with warnings.catch_warnings(), \
+            Gradebook(f"sqlite:///{course / GRADING / 'gradebook.db'}") as gb:
+        warnings.simplefilter("ignore")  # nbgrader's add_submission trips SQLAlchemy's
+        gb.update_or_create_student(g.student)
+        if g.timestamp is None:
+            gb.update_or_create_submission(g.assignment, g.student)
             return
-        if not kill:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                kill = True
-        if kill:
-            _kill(self.proc, self.held)
-            self.proc.wait()
-        self.proc, self.held = None, -1
-
-
-def _kill(proc, slot):
-    """Kill a worker: first its kernels (while it still holds its slot), then itself."""
-    from . import sandbox
-
-    if slot >= 0 and os.geteuid() == 0:
-        try:
-            sandbox.kill_user(sandbox.user(slot).pw_uid)
-        except KeyError:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def _merge(course, work, chunk, notes):
-    """Move a worker's autograded notebooks and feedback home; copy its grades in."""
-    main_db = f"sqlite:///{course / GRADING / 'gradebook.db'}"
-    with warnings.catch_warnings():  # nbgrader's add_submission trips SQLAlchemy warnings
-        warnings.simplefilter("ignore")
-        _merge_grades(course, work, chunk, notes, main_db)
-
-
-def _merge_grades(course, work, chunk, notes, main_db):
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with Gradebook(f"sqlite:///{work / GRADING / 'gradebook.db'}") as wgb, \
-            Gradebook(main_db) as gb:
-        for student, name in chunk:
-            for kind in ("autograded", "feedback"):
-                dest = course / GRADING / kind / student / name
-                shutil.rmtree(dest, ignore_errors=True)
-                src = work / GRADING / kind / student / name
-                if src.is_dir():
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(src, dest)
-            gb.update_or_create_student(student)
-            try:
-                wsub = wgb.find_submission(name, student)
-            except MissingEntry:
-                gb.update_or_create_submission(name, student)
-                notes.setdefault((student, name), []).append(
-                    "not graded: nbgrader failed (see _grading/logs/)")
-                continue
-            gb.update_or_create_submission(name, student, timestamp=wsub.timestamp)
-            for wnb in wsub.notebooks:
-                for g in wnb.grades:
-                    mg = gb.find_grade(g.name, wnb.name, name, student)
-                    mg.auto_score, mg.manual_score = g.auto_score, g.manual_score
-                    mg.extra_credit, mg.needs_manual_grade = g.extra_credit, g.needs_manual_grade
-                for cm in wnb.comments:
-                    mc = gb.find_comment(cm.name, wnb.name, name, student)
-                    mc.auto_comment, mc.manual_comment = cm.auto_comment, cm.manual_comment
-                mnb = gb.find_submission_notebook(wnb.name, name, student)
-                mnb.flagged = wnb.flagged
-                mnb.late_submission_penalty = wnb.late_submission_penalty
-            gb.db.commit()
+        gb.update_or_create_submission(g.assignment, g.student, timestamp=g.timestamp)
+        for x in g.grades:
+            mg = gb.find_grade(x["name"], x["notebook"], g.assignment, g.student)
+            mg.auto_score, mg.manual_score = x["auto_score"], x["manual_score"]
+            mg.extra_credit, mg.needs_manual_grade = x["extra_credit"], x["needs_manual_grade"]
+        for c in g.comments:
+            gb.find_comment(c["name"], c["notebook"], g.assignment,
+                            g.student).auto_comment = c["auto_comment"]
+        for n in g.notebooks:
+            mnb = gb.find_submission_notebook(n["name"], g.assignment, g.student)
+            mnb.flagged, mnb.late_submission_penalty = n["flagged"], n["late_submission_penalty"]
+        gb.db.commit()
 
 
 def _graded_before(course, todo):
@@ -427,17 +317,20 @@ def export_csv(course):
     return path
 
 
-def grade(course=".", timeout=None, force=False, quiet=False, workers=None):
-    """Autograde every submission in parallel, write feedback, export grades; the results.
+def grade(course=".", timeout=None, force=False, quiet=False, workers=None, scheduler=None):
+    """Autograde every submission on Dask, write feedback, export grades; the results.
 
-    Each worker process takes the submissions one at a time from a
-    shared queue; each autogrades and writes the feedback in a private copy of the course,
-    its kernels running as the grading user of its slot (see worker.py, harden.py,
-    sandbox.py). The parent merges each result into the one gradebook, serially.
-    ``workers`` defaults to the number of cores plus one.
+    One Dask task per submission (``tasks.grade_task``): each worker process holds a
+    grading slot for life (``tasks.SlotPlugin``: a private course copy, the sandbox user
+    and cgroups of its slot) and hands back plain data, which this process alone writes
+    into the gradebook, the feedback folder and the CSV. Without ``scheduler`` a
+    ``LocalCluster`` of ``workers`` single-threaded processes (default: one per core)
+    runs here; with ``scheduler`` (``tcp://host:8786``) the tasks go to that cluster,
+    whose workers must have this course checkout's commit and Python environment (a
+    worker that differs is refused, with the reason). A worker that dies mid-submission
+    loses nothing: the scheduler runs the task again on another worker, and the summary
+    says it was retried.
     """
-    from tqdm import tqdm
-
     course = Path(course).resolve()
     build_sources(course)  # registering an assignment in the gradebook releases it
     say = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, flush=True))
@@ -473,62 +366,18 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None):
             new.remove((student, name))
             notes[(student, name)] = [f"not graded: the submission holds {size >> 20} MB, "
                                       f"more than {MAX_SUBMISSION >> 20} MB"]
-    # One more worker than cores: a worker waits while its kernel starts and between
-    # cells, and the spare one fills those gaps (2 cores: 3 workers grade 40 ps3
-    # submissions in 27 s, 2 in 36 s).
-    workers = max(1, min(workers or (os.cpu_count() or 1) + 1, len(new) or 1))
-    total, t_start = len(new), time.perf_counter()
+    t_start = time.perf_counter()
     if before:
         say(f"{len(before)} submission(s) graded before (FORCE=1 regrades them)")
-    say(f"autograding {total} submission(s) of {len(names)} assignment(s) "
-        f"with {workers} worker(s)")
+    say(f"autograding {len(new)} submission(s) of {len(names)} assignment(s)")
     from . import sandbox
 
     ok, why = sandbox.available()
     if not ok:
         say(f"warning: no sandbox ({why}): students' code runs as you, with resource "
             "limits only")
-    shutil.rmtree(course / GRADING / "work", ignore_errors=True)
-    (course / GRADING / "work").mkdir()
-    shutil.copy(course / GRADING / "gradebook.db", course / GRADING / "work" / "template.db")
-    done, lock = 0, threading.Lock()
-    bar = tqdm(total=total, unit="submission", desc="autograding", disable=quiet or not total,
-               file=sys.stderr, dynamic_ncols=True)
-    jobs = queue.Queue()
-    for pair in new:
-        jobs.put(pair)
-
-    def loop(slot):
-        nonlocal done
-        worker = _Worker(course, slot, timeout)
-        try:
-            while True:
-                try:
-                    student, name = jobs.get_nowait()
-                except queue.Empty:
-                    break
-                problem = worker.run(student, name)
-                with lock:
-                    if problem:
-                        notes.setdefault((student, name), []).append(problem)
-                    _merge(course, worker.dir, [(student, name)], notes)
-                    done += 1
-                    if not quiet:
-                        tqdm.write(f"  [{done}/{total}] {student} {name} "
-                                   f"({time.perf_counter() - t_start:.0f} s elapsed)",
-                                   file=sys.stdout)
-                    bar.update(1)
-        finally:
-            worker.stop()
-            worker.log.close()
-
-    threads = [threading.Thread(target=loop, args=(slot,)) for slot in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    bar.close()
-    shutil.rmtree(course / GRADING / "work", ignore_errors=True)
+    if new:
+        _grade_on_dask(course, new, timeout, workers, scheduler, notes, say, quiet, t_start)
     if before:
         say("refreshing the feedback of submissions graded before")
         pattern = names[0] if len(names) == 1 else "*"
@@ -541,6 +390,151 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None):
     say(f"grades: {csv_path}\nfeedback: {course / GRADING / 'feedback'}/<student>/<assignment>/"
         f"\ntook {time.perf_counter() - t_start:.0f} s")
     return results
+
+
+def _files(course, student, name):
+    """The regular files of a submission folder, by relative path (links are not followed)."""
+    folder = course / GRADING / "submitted" / student / name
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
+
+
+def _cluster(workers, scheduler, n_tasks):
+    """A Dask client: of the cluster at ``scheduler``, or of a new local one (and it)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout=60), None
+    n = max(1, min(workers or os.cpu_count() or 1, n_tasks))
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=":0",
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, say, quiet, t_start):
+    import uuid
+
+    from . import tasks
+
+    client, cluster = _cluster(workers, scheduler, len(todo))
+    try:
+        if "dashboard" in client.scheduler_info().get("services", {}):
+            say(f"Dask dashboard: {client.dashboard_link}")
+        try:
+            client.register_plugin(tasks.SlotPlugin(
+                (course / "nbgrader_config.py").read_text(),
+                (course / GRADING / "gradebook.db").read_bytes(), course,
+                tasks.environment()))
+        except Exception:  # noqa: BLE001 - a worker that cannot load it is refused below
+            pass
+        accepted = _accepted(client, say)
+        if not accepted:
+            raise RuntimeError("no Dask worker can grade (each was refused, see above)")
+        where = f"the Dask cluster at {scheduler}" if scheduler else "a local Dask cluster"
+        say(f"grading on {len(accepted)} worker(s) of {where}")
+        run = uuid.uuid4().hex[:8]
+        futures = {}
+        for student, name in todo:
+            sub = tasks.Submission(student, name, _files(course, student, name), run)
+            fut = client.submit(tasks.grade_task, sub, timeout, pure=False,
+                                key=f"grade-{student}-{name}-{run}", workers=accepted,
+                                allow_other_workers=False)
+            futures[fut] = (student, name)
+        _collect(client, futures, course, notes, timeout, run, quiet, t_start)
+    finally:
+        try:
+            client.unregister_worker_plugin(tasks.PLUGIN)  # the slots are freed
+        except Exception:  # noqa: BLE001 - a cluster that is going away
+            pass
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _accepted(client, say):
+    """Names of the workers that may grade; the others are named, with the reason."""
+    from . import tasks
+
+    names = {addr: w.get("name") for addr, w in client.scheduler_info()["workers"].items()}
+    accepted = []
+    for addr, status in sorted(client.run(tasks.status, on_error="return").items()):
+        if isinstance(status, BaseException):  # it could not even run this code
+            name, why = names.get(addr, addr), ("its checkout cannot run this course's "
+                                                f"grading code ({type(status).__name__}: "
+                                                f"{status})")
+        else:
+            name, why = status
+        if why:
+            say(f"worker {name} ({addr}) refused: {why}")
+        else:
+            accepted.append(name)
+    return sorted(accepted, key=str)
+
+
+def _starts(client, run):
+    """{(student, assignment): [(time, worker name), ...]}: each start of a task of ``run``."""
+    from . import tasks
+
+    out = {}
+    for t, msg in client.get_events(tasks.EVENTS):
+        if isinstance(msg, dict) and msg.get("run") == run:
+            out.setdefault((msg["student"], msg["assignment"]), []).append((t, msg["name"]))
+    return out
+
+
+def _collect(client, futures, course, notes, timeout, run, quiet, t_start):
+    """Store each result as it arrives; stop a worker whose task runs past its limit."""
+    from distributed import KilledWorker, wait
+    from distributed import TimeoutError as DaskTimeout
+    from tqdm import tqdm
+
+    limit = submission_seconds(timeout or CELL_SECONDS)
+    bar = tqdm(total=len(futures), unit="submission", desc="autograding", disable=quiet,
+               file=sys.stderr, dynamic_ncols=True)
+    pending, done, stopped = set(futures), 0, set()
+    while pending:
+        try:
+            finished, pending = wait(pending, timeout=5, return_when="FIRST_COMPLETED")
+        except DaskTimeout:
+            finished = set()
+        starts = _starts(client, run)
+        for fut in finished:
+            pair = futures[fut]
+            try:
+                _store(course, fut.result(), notes)
+            except KilledWorker:
+                notes.setdefault(pair, []).append(
+                    "crash: every grading worker that took it died or was stopped "
+                    "(not graded)")
+            except Exception as err:  # noqa: BLE001 - one submission, not the batch
+                notes.setdefault(pair, []).append(
+                    f"crash: grading failed ({type(err).__name__}: {str(err)[:80]})")
+            tries = len(starts.get(pair, []))
+            if tries > 1:
+                notes.setdefault(pair, []).append(
+                    f"retried: graded {tries} times, its grading worker died or was stopped")
+            done += 1
+            if not quiet:
+                tqdm.write(f"  [{done}/{len(futures)}] {pair[0]} {pair[1]} "
+                           f"({time.perf_counter() - t_start:.0f} s elapsed)", file=sys.stdout)
+            bar.update(1)
+        # A task past its limit (a kernel nothing stops): restart its worker; the
+        # scheduler then gives the task to another worker, or gives up on it.
+        now = time.time()
+        workers = {str(w.get("name")): addr
+                   for addr, w in client.scheduler_info()["workers"].items()}
+        for fut in pending:
+            tried = starts.get(futures[fut])
+            if tried and (tried[-1] not in stopped) and now - tried[-1][0] > limit \
+                    and tried[-1][1] in workers:
+                stopped.add(tried[-1])
+                notes.setdefault(futures[fut], []).append(
+                    f"crash: its grading worker was stopped after {limit} s")
+                client.restart_workers([workers[tried[-1][1]]], raise_for_error=False)
+    bar.close()
 
 
 def read_grades(course):
