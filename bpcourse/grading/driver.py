@@ -142,6 +142,8 @@ class Result:
     max_score: float = 0.0
     problems: list = field(default_factory=list)
     manual: bool = False  # some points wait for a human grader
+    seconds: float | None = None  # grading it took in its worker (this run only)
+    store_seconds: float | None = None  # writing its result home, in this process
 
 
 def submissions(course):
@@ -201,15 +203,16 @@ def events_of(notebook):
     return list(meta.get("events", []))
 
 
-def _results(course, pairs, notes=None):
+def _results(course, pairs, notes=None, timings=None):
     from nbgrader.api import Gradebook, MissingEntry
 
-    notes = notes or {}
+    notes, timings = notes or {}, timings or {}
     db = Path(course) / GRADING / "gradebook.db"
     results = []
     with Gradebook(f"sqlite:///{db}") as gb:
         for student, name in pairs:
             r = Result(student, name)
+            r.seconds, r.store_seconds = timings.get((student, name), (None, None))
             r.problems.extend(notes.get((student, name), []))
             try:
                 sub = gb.find_submission(name, student)
@@ -376,14 +379,16 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
     if not ok:
         say(f"warning: no sandbox ({why}): students' code runs as you, with resource "
             "limits only")
+    timings = {}  # (student, assignment): (seconds in the worker, seconds to store)
     if new:
-        _grade_on_dask(course, new, timeout, workers, scheduler, notes, say, quiet, t_start)
+        _grade_on_dask(course, new, timeout, workers, scheduler, notes, timings, say, quiet,
+                       t_start)
     if before:
         say("refreshing the feedback of submissions graded before")
         pattern = names[0] if len(names) == 1 else "*"
         _nbgrader(course, "generate_feedback", pattern, "--force", log=logdir / "feedback.log")
     csv_path = export_csv(course)
-    results = _results(course, todo, notes)
+    results = _results(course, todo, notes, timings)
     say("")
     say(summary_table(results))
     say("")
@@ -399,6 +404,11 @@ def _files(course, student, name):
             if p.is_file() and not p.is_symlink()}
 
 
+def default_workers():
+    """Worker processes of the local cluster: one per core."""
+    return os.cpu_count() or 1
+
+
 def _cluster(workers, scheduler, n_tasks):
     """A Dask client: of the cluster at ``scheduler``, or of a new local one (and it)."""
     import logging
@@ -407,14 +417,20 @@ def _cluster(workers, scheduler, n_tasks):
 
     if scheduler:
         return Client(scheduler, timeout=60), None
-    n = max(1, min(workers or os.cpu_count() or 1, n_tasks))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    import dask
+
+    n = max(1, min(workers or default_workers(), n_tasks))
+    # Dask's statistical profiler samples the worker's threads every 10 ms: time taken
+    # from the kernels on a busy core, for a dashboard view grading does not need.
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=":0",
+                               silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
-def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, say, quiet, t_start):
+def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, timings, say, quiet,
+                   t_start):
     import uuid
 
     from . import tasks
@@ -443,7 +459,7 @@ def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, say, quiet,
                                 key=f"grade-{student}-{name}-{run}", workers=accepted,
                                 allow_other_workers=False)
             futures[fut] = (student, name)
-        _collect(client, futures, course, notes, timeout, run, quiet, t_start)
+        _collect(client, futures, course, notes, timings, timeout, run, quiet, t_start)
     finally:
         try:
             client.unregister_worker_plugin(tasks.PLUGIN)  # the slots are freed
@@ -485,7 +501,7 @@ def _starts(client, run):
     return out
 
 
-def _collect(client, futures, course, notes, timeout, run, quiet, t_start):
+def _collect(client, futures, course, notes, timings, timeout, run, quiet, t_start):
     """Store each result as it arrives; stop a worker whose task runs past its limit."""
     from distributed import KilledWorker, wait
     from distributed import TimeoutError as DaskTimeout
@@ -504,7 +520,10 @@ def _collect(client, futures, course, notes, timeout, run, quiet, t_start):
         for fut in finished:
             pair = futures[fut]
             try:
-                _store(course, fut.result(), notes)
+                graded = fut.result()
+                t0 = time.perf_counter()
+                _store(course, graded, notes)
+                timings[pair] = (graded.seconds, time.perf_counter() - t0)
             except KilledWorker:
                 notes.setdefault(pair, []).append(
                     "crash: every grading worker that took it died or was stopped "
