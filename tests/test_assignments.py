@@ -71,6 +71,9 @@ BUGS = {
         "ps3", "dense_backward", "dZ.sum(axis=0)", "dZ", 12, "bias_not_summed"),
     "sgd-sign": (
         "ps4", "sgd_step", "p -= lr * grads[key]", "p += lr * grads[key]", 8, "sign_error"),
+    "sgd-new-arrays": (
+        "ps4", "sgd_step", "p -= lr * grads[key]", "params[key] = p - lr * grads[key]", 8,
+        "rebound"),
     "infinite-loop": (
         "ps1", "relu_prime", "return (np.asarray(z) > 0).astype(float)",
         "out, flat, i = np.zeros(np.shape(z)), np.ravel(z), 0\n"
@@ -157,6 +160,11 @@ def _shuffle_in_place(X, Y, batch_size, rng):
         yield X[i:i + batch_size], Y[i:i + batch_size]
 
 
+def _sgd_new_arrays(params, grads, lr):
+    for key, p in list(params.items()):
+        params[key] = p - lr * grads[key]  # the bug: right values, but not in place
+
+
 def _sgd_rebinding(params, grads, lr):
     for key, p in params.items():
         p = p - lr * grads[key]  # noqa: F841 (the bug: a new local array)
@@ -210,6 +218,7 @@ MISTAKE_CASES = {
     "sgd-sign": ("sgd_step", lambda params, grads, lr: [
         p.__iadd__(lr * grads[k]) for k, p in params.items()], "sign error"),
     "sgd-rebind": ("sgd_step", _sgd_rebinding, "did not change"),
+    "sgd-new-arrays": ("sgd_step", _sgd_new_arrays, "is a new array after the step"),
     "batches-in-place": ("minibatches_cover", _shuffle_in_place, "in place"),
     "batches-unshuffled": ("minibatches_shuffled",
                            lambda X, Y, bs, rng: ((X[i:i + bs], Y[i:i + bs])

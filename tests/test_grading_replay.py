@@ -88,6 +88,23 @@ def test_in_place_edits_are_replayed(tmp_path, monkeypatch):
     assert not found.passed and "in place" in found.message and found.mistake == "in_place"
 
 
+def test_an_update_that_replaces_the_arrays_is_replayed_as_such(tmp_path, monkeypatch):
+    """The record keeps which dict entries became new objects, so the grader sees it too."""
+    def sgd_step(params, grads, lr):
+        for key, p in list(params.items()):
+            params[key] = p - lr * grads[key]
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    found = replay("sgd_step", _recorded(tmp_path / "a", monkeypatch, "sgd_step", sgd_step))
+    assert (found.passed, found.mistake) == (False, "rebound")
+
+    def honest(params, grads, lr):
+        for key, p in params.items():
+            p -= lr * grads[key]
+
+    assert replay("sgd_step", _recorded(tmp_path / "b", monkeypatch, "sgd_step", honest)).passed
+
+
 def test_forged_or_truncated_records(tmp_path):
     path = tmp_path / "r.jsonl"
     good = {"check": "relu", "calls": [], "status": "passed"}

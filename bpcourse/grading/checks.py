@@ -598,6 +598,7 @@ def check_sgd_step(fn):
         params = ref.random_params(sizes, rng)
         grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
         before = {k: v.copy() for k, v in params.items()}
+        arrays = dict(params)  # the objects themselves: an update in place keeps them
         what = f"sgd_step with lr = {lr} on layers {sizes}"
         with np.errstate(all="ignore"):
             saved = _copy(grads)
@@ -613,6 +614,10 @@ def check_sgd_step(fn):
             _fail(what, "the parameters did not change. Rebinding a loop variable "
                         "(p = p - ...) does not change the array in the dict: update the "
                         "arrays themselves in place.")
+        new = sorted(k for k in arrays if params.get(k) is not arrays[k])
+        if new:
+            _fail(what, f"params[{new[0]!r}] is a new array after the step, not the one "
+                        "the dict held.", "rebound")
         for k in params:
             exp = before[k] - lr * grads[k]
             _compare(f"{what}: params['{k}'] after the step", params[k], exp, variants=[

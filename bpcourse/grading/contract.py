@@ -77,6 +77,11 @@ MISTAKES = {
         "Mistake: your function modified its input array in place, so the caller's data "
         "changed. Compute into a new array (statements like x[...] = ..., x -= ... or "
         "rng.shuffle(x) write into the caller's array)."),
+    "rebound": (
+        "Mistake: your update puts new arrays into the dict (params[key] = p - ...) "
+        "instead of changing the arrays that are there. Everything else that holds those "
+        "arrays (the network, an optimizer's state) keeps the old values: update each "
+        "array in place (p -= ..., or p[...] = ...)."),
     "overflow": (
         "Mistake: overflow at large logits. exp(1000) is inf in floating point, and inf/inf "
         "or log(0) then gives nan or inf. Rewrite the computation so that exp only ever "
@@ -170,7 +175,8 @@ BEHAVIOURS = {b.name: b for b in [
        "every gradient of 1- to 3-layer MLPs, each hidden activation",
        "bias_averaged", *_BATCH, isolates=_BACKWARD),
     # ps4: SGD and training
-    _b("sgd_step", "ps4", "sgd_step", 2, "theta - lr * g for every parameter, in place"),
+    _b("sgd_step", "ps4", "sgd_step", 2, "theta - lr * g for every parameter, in place",
+       "rebound"),
     _b("minibatches_cover", "ps4", "minibatches", 2,
        "every example exactly once, X and Y aligned, batch sizes right",
        "in_place", generic=_CALL),

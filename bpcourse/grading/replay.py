@@ -21,6 +21,7 @@ the grader learns the mistake from its own replay, never from the kernel's messa
 import base64
 import builtins
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -173,6 +174,9 @@ class _Recorder:
 
     def __call__(self, *args):
         before = [_digest(_state(a)) for a in args]
+        # Which objects a dict argument holds: an update must change its arrays, not
+        # put new ones in their place (sgd_step), and the replay must show which it did.
+        held = [{k: id(v) for k, v in a.items()} if type(a) is dict else None for a in args]
         entry = {}
         t0 = time.perf_counter()
         try:
@@ -196,6 +200,9 @@ class _Recorder:
         states = [_state(a) for a in args]
         entry["args"] = [None if _digest(s) == b else s
                          for s, b in zip(states, before, strict=True)]
+        entry["rebound"] = [None if h is None else
+                            [str(k)[:MAX_STR] for k, v in a.items() if h.get(k) != id(v)]
+                            for a, h in zip(args, held, strict=True)]
         self.calls.append(entry)
         return _result(entry)  # what the grader's replay will return, exactly
 
@@ -280,8 +287,15 @@ class explain:  # noqa: N801 (used like a function: with explain(...):)
 
 
 # -- the grader's side -----------------------------------------------------------------
-def _apply(arg, state):
-    """Put the recorded after-call state into the grader's own argument."""
+def _apply(arg, state, rebound=()):
+    """Put the recorded after-call state into the grader's own argument.
+
+    ``rebound``: keys of a dict argument whose value the student's function replaced by
+    another object; the grader's dict gets new objects there too.
+    """
+    if isinstance(arg, dict):
+        for k in [k for k in rebound if k in arg]:
+            arg[k] = copy.copy(arg[k])
     if state is None:
         return
     if "file" in state or "nofile" in state:
@@ -307,7 +321,7 @@ def _apply(arg, state):
             del arg[k]
         for k, v in value.items():
             if isinstance(arg.get(k), np.ndarray) and isinstance(v, np.ndarray) \
-                    and v.shape == arg[k].shape:
+                    and v.shape == arg[k].shape and k not in rebound:
                 arg[k][...] = v.astype(arg[k].dtype, copy=False)
             else:
                 arg[k] = v
@@ -326,10 +340,11 @@ class _Replayer:
         entry = self.calls[self.i]
         self.i += 1
         states = entry.get("args") or []
-        if len(states) != len(args):
+        rebound = entry.get("rebound") or [None] * len(args)
+        if len(states) != len(args) or len(rebound) != len(args):
             raise ReplayMismatch("a recorded call has another number of arguments")
-        for a, s in zip(args, states, strict=True):
-            _apply(a, s)
+        for a, s, r in zip(args, states, rebound, strict=True):
+            _apply(a, s, r if isinstance(r, list) else ())
         t = entry.get("seconds")
         self.elapsed = float(t) if isinstance(t, (int, float)) else None
         return _result(entry)
