@@ -290,10 +290,56 @@ def hostile(tmp_path_factory):
         submit(course, student, path)
     for student, a in HONEST:
         submit(course, student, sources[a])
+    for student, (edit, *_) in ODD.items():  # the honest bug, then the folder changed
+        path = staging / student / "ps1.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(_nb(), path)
+        edit(submit(course, student, path), course)
     stdout = _run(course)
     with open(course / "_grading" / "grades.csv", newline="") as f:
         grades = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
     return course, cases, stdout, grades, before, _snapshot(course)
+
+
+def _misnamed(folder, course):
+    (folder / "ps1.ipynb").rename(folder / "ps1-final.ipynb")
+
+
+def _linked(folder, course):
+    (folder / "ps1.ipynb").unlink()
+    (folder / "ps1.ipynb").symlink_to(course / "_grading" / "source" / "ps1" / "ps1.ipynb")
+
+
+def _not_a_notebook(folder, course):
+    (folder / "ps1.ipynb").write_bytes(b'{"cells": [\xff not json')
+
+
+def _extra_files(folder, course):
+    # Next to the notebook, these would shadow the modules the kernel imports.
+    (folder / "numpy.py").write_text("raise SystemExit('the fake numpy was imported')\n")
+    (folder / "bpcourse").mkdir()
+    (folder / "bpcourse" / "__init__.py").write_text("raise SystemExit('fake bpcourse')\n")
+
+
+# Odd hand-ins: student -> (what is done to the submitted folder, score, summary words).
+ODD = {
+    "misnamed": (_misnamed, 0, "ps1.ipynb missing; found ps1-final.ipynb"),
+    "linked": (_linked, 0, "ps1.ipynb is a symbolic link"),
+    "not-a-notebook": (_not_a_notebook, 0, "ps1.ipynb is not a valid notebook"),
+    "extra-files": (_extra_files, 11, "ignored 2 other file(s) next to the notebook"),
+}
+
+
+@pytest.mark.parametrize("student", sorted(ODD))
+def test_odd_handin_gets_a_clear_line_and_no_point_it_did_not_earn(hostile, student):
+    course, _, stdout, grades, _, _ = hostile
+    _, score, words = ODD[student]
+    line = _line(stdout, student, "ps1")
+    assert words in line, line
+    assert float(grades[(student, "ps1")]["score"]) == score, line  # in the CSV too
+    autograded = course / "_grading" / "autograded" / student / "ps1"
+    assert sorted(p.name for p in autograded.glob("*")) == (
+        ["ps1.ipynb", "timestamp.txt"] if score else [])
 
 
 def _line(stdout, student, assignment):

@@ -217,8 +217,9 @@ def _results(course, pairs, notes=None, timings=None):
             try:
                 sub = gb.find_submission(name, student)
             except MissingEntry:
-                r.problems.append("not graded: no submission in the gradebook "
-                                  "(see _grading/logs/)")
+                if not any(p.startswith("not graded") for p in r.problems):
+                    r.problems.append("not graded: no submission in the gradebook "
+                                      "(see _grading/logs/)")
                 r.max_score = gb.find_assignment(name).max_score
                 results.append(r)
                 continue
@@ -369,6 +370,15 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
             new.remove((student, name))
             notes[(student, name)] = [f"not graded: the submission holds {size >> 20} MB, "
                                       f"more than {MAX_SUBMISSION >> 20} MB"]
+    handed = {}
+    for pair in list(new):
+        handed[pair], said = handin(course / GRADING / "submitted" / pair[0] / pair[1], pair[1])
+        notes.setdefault(pair, []).extend(said)
+        if handed[pair] is None:  # in the gradebook with no score, so in the CSV too
+            new.remove(pair)
+            from .tasks import Graded
+
+            _store(course, Graded(*pair, ok=False), notes)
     t_start = time.perf_counter()
     if before:
         say(f"{len(before)} submission(s) graded before (FORCE=1 regrades them)")
@@ -381,8 +391,8 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
             "limits only")
     timings = {}  # (student, assignment): (seconds in the worker, seconds to store)
     if new:
-        _grade_on_dask(course, new, timeout, workers, scheduler, notes, timings, say, quiet,
-                       t_start)
+        _grade_on_dask(course, {p: handed[p] for p in new}, timeout, workers, scheduler,
+                       notes, timings, say, quiet, t_start)
     if before:
         say("refreshing the feedback of submissions graded before")
         pattern = names[0] if len(names) == 1 else "*"
@@ -397,11 +407,41 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
     return results
 
 
-def _files(course, student, name):
-    """The regular files of a submission folder, by relative path (links are not followed)."""
-    folder = course / GRADING / "submitted" / student / name
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.is_symlink()}
+def handin(folder, name):
+    """What of a submission folder is graded: (files by relative path, or None; notes).
+
+    Only the notebook ``<name>.ipynb`` (a regular file, valid notebook JSON) and
+    nbgrader's ``timestamp.txt`` travel to the grader. Anything else next to them (a
+    ``numpy.py``, a ``bpcourse/`` folder) would sit in the kernel's working folder and
+    shadow the modules it imports: it is left behind, and the summary says so. A missing
+    notebook (under another name), a link, or a file that is not a notebook is not
+    graded, with a line that says which.
+    """
+    import nbformat
+
+    folder = Path(folder)
+    nb, stamp = folder / f"{name}.ipynb", folder / "timestamp.txt"
+    others = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                    if p not in (nb, stamp) and (p.is_symlink() or not p.is_dir()))
+    if nb.is_symlink():
+        return None, [f"not graded: {name}.ipynb is a symbolic link (links are not followed)"]
+    if not nb.is_file():
+        found = [o for o in others if o.endswith(".ipynb")]
+        what = (f"found {', '.join(found[:3])}" if found else
+                f"the folder holds {', '.join(others[:3]) or 'nothing'}")
+        return None, [f"not graded: {name}.ipynb missing; {what}"]
+    data = nb.read_bytes()
+    try:
+        nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as err:  # noqa: BLE001 - anything that is not a notebook
+        return None, [f"not graded: {name}.ipynb is not a valid notebook "
+                      f"({type(err).__name__})"]
+    files = {nb.name: data}
+    if stamp.is_file() and not stamp.is_symlink():
+        files[stamp.name] = stamp.read_bytes()
+    notes = [f"ignored {len(others)} other file(s) next to the notebook: "
+             f"{', '.join(others[:3])}{' ...' if len(others) > 3 else ''}"] if others else []
+    return files, notes
 
 
 def default_workers():
@@ -453,8 +493,8 @@ def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, timings, sa
         say(f"grading on {len(accepted)} worker(s) of {where}")
         run = uuid.uuid4().hex[:8]
         futures = {}
-        for student, name in todo:
-            sub = tasks.Submission(student, name, _files(course, student, name), run)
+        for (student, name), files in todo.items():
+            sub = tasks.Submission(student, name, files, run)
             fut = client.submit(tasks.grade_task, sub, timeout, pure=False,
                                 key=f"grade-{student}-{name}-{run}", workers=accepted,
                                 allow_other_workers=False)
