@@ -126,6 +126,13 @@ if fd >= 0:
     os.write(fd, (line + "\\n").encode())
 '''
 
+JUNK = '''
+import os
+fd = int(os.environ.get("BPCOURSE_RECORD_FD", "-1"))
+if fd >= 0:
+    os.write(fd, b"\\xff\\xfe garbage\\n" + b"x" * 1000 + b"\\n")
+'''
+
 ALWAYS_EQUAL = '''
 class Yes:
     def __eq__(self, other): return True
@@ -196,6 +203,15 @@ def corpus(course):
             13, "output flood"),
         "kills-everything": ("ps1", _nb(bug=False, cells=[
             "import os, signal\nos.kill(-1, signal.SIGKILL)"]), 13, "uses kill"),
+        "junk-record": ("ps1", _nb(cells=[JUNK], after="test_sigmoid"), 11,
+                        "not records"),
+        "rich-flood": ("ps1", _nb(cells=[
+            "from IPython.display import HTML, Image, display\n"
+            "display(HTML('<b>' + 'x' * 300_000 + '</b>'))\n"
+            "display(Image(data=b'\\x89PNG' + b'0' * 300_000, format='png'))"],
+            after="test_tanh_prime"), 11, "output flood"),
+        "lone-surrogate": ("ps1", _nb(cells=["print('\\udcff\\ud800 not UTF-8')"],
+                                      after="test_relu"), 11, "test_sigmoid_prime"),
         "release": ("ps1", nbformat.read(ROOT / "assignments/ps1/ps1.ipynb", as_version=4), 0,
                     "not written"),
     }

@@ -118,6 +118,21 @@ def test_forged_or_truncated_records(tmp_path):
     assert read_records(path) == {"relu": None}  # recorded twice: neither is trusted
 
 
+def test_junk_and_floods_on_the_record_channel_are_tampering(tmp_path):
+    from bpcourse.grading.replay import channel_problems
+
+    path = tmp_path / "r.jsonl"
+    good = json.dumps({"check": "relu", "calls": [], "status": "passed"}).encode()
+    path.write_bytes(good + b"\n\xff\xfe not utf-8\n[1, 2]\n\n")
+    assert set(read_records(path)) == {"relu"}  # the junk does not hide the record
+    (problem,) = channel_problems(path)
+    assert "2 line(s) on the record channel are not records" in problem
+    assert read_records(path, limit=10) == {}
+    assert "more than" in channel_problems(path, limit=10)[0]
+    path.write_bytes(good + b"\n")
+    assert channel_problems(path) == []
+
+
 def test_encode_decode_plain_data_only():
     x = {"a": np.arange(6.0).reshape(2, 3), "b": [1, 2.5, None, "s"], "c": (np.float32(1),)}
     y = decode(json.loads(json.dumps(encode(x))))

@@ -36,7 +36,7 @@ from traitlets import Integer
 
 from . import sandbox
 from .contract import CELL_SECONDS, by_cell, notebook_seconds
-from .replay import read_records, replay
+from .replay import channel_problems, read_records, replay
 
 try:
     from jupyter_client.manager import AsyncKernelManager
@@ -468,6 +468,7 @@ class GraderVerdict(NbGraderPreprocessor):
         path = info.get("record")
         records = read_records(path) if path else {}
         diagnoses = read_records(path, via="explain") if path else {}
+        events += channel_problems(path) if path else []
         states = info.get("cells", {})
         tests = [(i, c, by_cell(_meta(c).get("grade_id"))) for i, c in enumerate(nb.cells)
                  if c.cell_type == "code" and _meta(c).get("grade")

@@ -382,7 +382,32 @@ def replay(name, rec):
     return Replayed(True, printed=out.getvalue())
 
 
-def read_records(path, limit=64 << 20, via="record"):
+RECORD_LIMIT = 64 << 20  # bytes the record channel may hold
+
+
+def _lines(path, limit):
+    """The record file's lines, or None when it is larger than ``limit``."""
+    try:
+        if os.path.getsize(path) > limit:
+            return None
+        with open(path, "rb") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def _parse(line):
+    """A record from one line, or None for anything that is not one."""
+    try:
+        r = json.loads(line)
+    except ValueError:  # includes invalid UTF-8
+        return None
+    ok = isinstance(r, dict) and r.get("check") in BEHAVIOURS \
+        and r.get("via", "record") in ("record", "explain") and isinstance(r.get("calls"), list)
+    return r if ok else None
+
+
+def read_records(path, limit=RECORD_LIMIT, via="record"):
     """{check name: its record} from a record file (untrusted, size-limited).
 
     ``via`` picks the hidden tests' records ("record") or the visible tests' diagnoses
@@ -390,19 +415,18 @@ def read_records(path, limit=64 << 20, via="record"):
     line) maps to None.
     """
     recs = {}
-    try:
-        if os.path.getsize(path) > limit:
-            return recs
-        with open(path, "rb") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return recs
-    for line in lines:
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(r, dict) and r.get("check") in BEHAVIOURS and r.get("via", "record") == via \
-                and isinstance(r.get("calls"), list):
+    for r in filter(None, map(_parse, _lines(path, limit) or [])):
+        if r.get("via", "record") == via:
             recs[r["check"]] = None if r["check"] in recs else r
     return recs
+
+
+def channel_problems(path, limit=RECORD_LIMIT):
+    """What is wrong with the record channel itself, as summary events (tampering)."""
+    lines = _lines(path, limit)
+    if lines is None:
+        return [f"tampering detected: the record channel held more than {limit >> 20} MB "
+                "(none of it was read)"]
+    junk = sum(1 for line in lines if line.strip() and _parse(line) is None)
+    return [f"tampering detected: {junk} line(s) on the record channel are not records "
+            "(ignored)"] if junk else []
