@@ -495,4 +495,6 @@ def test_every_submission_is_in_the_csv(graded):
     assert {k for k, row in grades.items() if row["timestamp"]} == submitted
     assert all(float(row["score"]) == 0 for k, row in grades.items() if k not in submitted)
     assert f"autograding {len(submitted)} submission(s)" in stdout
+    # The solution handed in as it is: flagged as a copy of the reference, never deducted.
+    assert "similar: ps1 solution ~ reference 1.00" in stdout
     assert f"[{len(submitted)}/{len(submitted)}]" in stdout

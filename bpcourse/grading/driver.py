@@ -402,9 +402,28 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
     say("")
     say(summary_table(results))
     say("")
+    _similarity(course, [p for p in todo if handed.get(p, True) is not None], say)
     say(f"grades: {csv_path}\nfeedback: {course / GRADING / 'feedback'}/<student>/<assignment>/"
         f"\ntook {time.perf_counter() - t_start:.0f} s")
     return results
+
+
+def _similarity(course, pairs, say):
+    """Flag near copies (similarity.py); a failure here never stops the grading."""
+    from . import similarity
+
+    try:
+        rows = similarity.report(course, pairs)
+    except Exception as err:  # noqa: BLE001 - a report, not a grade
+        say(f"warning: no similarity report ({type(err).__name__}: {err})")
+        return
+    say(f"similar answers (flagged, no points deducted; {len(rows)} pair(s) at or above "
+        f"{similarity.THRESHOLD:.0%} in {course / GRADING / 'similarity.csv'}):")
+    for r in rows[:20]:
+        say(f"similar: {r['assignment']} {r['student']} ~ {r['other']} {r['similarity']:.2f}")
+    if len(rows) > 20:
+        say(f"similar: ... {len(rows) - 20} more in the CSV")
+    say("")
 
 
 def handin(folder, name):
