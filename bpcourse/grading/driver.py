@@ -362,22 +362,20 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
                       log=logdir / "generate_assignment.log")
     before = set() if force else _graded_before(course, todo)
     new = [t for t in todo if t not in before]
-    notes = {}
-    for student, name in list(new):  # nbgrader reads a notebook whole: refuse a huge one
-        folder = course / GRADING / "submitted" / student / name
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        if size > MAX_SUBMISSION:
-            new.remove((student, name))
-            notes[(student, name)] = [f"not graded: the submission holds {size >> 20} MB, "
-                                      f"more than {MAX_SUBMISSION >> 20} MB"]
-    handed = {}
+    from .tasks import Graded
+
+    notes, handed = {}, {}  # handed: what of each new submission is graded (None: nothing)
     for pair in list(new):
-        handed[pair], said = handin(course / GRADING / "submitted" / pair[0] / pair[1], pair[1])
+        folder = course / GRADING / "submitted" / pair[0] / pair[1]
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        if size > MAX_SUBMISSION:  # nbgrader reads a notebook whole: refuse a huge one
+            handed[pair], said = None, [f"not graded: the submission holds {size >> 20} MB, "
+                                        f"more than {MAX_SUBMISSION >> 20} MB"]
+        else:
+            handed[pair], said = handin(folder, pair[1])
         notes.setdefault(pair, []).extend(said)
         if handed[pair] is None:  # in the gradebook with no score, so in the CSV too
             new.remove(pair)
-            from .tasks import Graded
-
             _store(course, Graded(*pair, ok=False), notes)
     t_start = time.perf_counter()
     if before:
