@@ -337,12 +337,18 @@ def _extra_files(folder, course):
     (folder / "bpcourse" / "__init__.py").write_text("raise SystemExit('fake bpcourse')\n")
 
 
+def _oversized(folder, course):
+    with open(folder / "big.bin", "wb") as f:
+        f.truncate(51 << 20)  # past the 50 MB a submission folder may hold
+
+
 # Odd hand-ins: student -> (what is done to the submitted folder, score, summary words).
 ODD = {
     "misnamed": (_misnamed, 0, "ps1.ipynb missing; found ps1-final.ipynb"),
     "linked": (_linked, 0, "ps1.ipynb is a symbolic link"),
     "not-a-notebook": (_not_a_notebook, 0, "ps1.ipynb is not a valid notebook"),
     "extra-files": (_extra_files, 11, "ignored 2 other file(s) next to the notebook"),
+    "oversized": (_oversized, 0, "more than 50 MB"),
 }
 
 
