@@ -86,7 +86,7 @@ def cluster():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None) as c, Client(c) as client:
+                      dashboard_address=":0") as c, Client(c) as client:
         yield c, client
 
 
