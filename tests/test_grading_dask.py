@@ -145,3 +145,25 @@ def test_a_worker_at_another_commit_is_refused(tmp_path, cluster, capsys):
     finally:
         worker.terminate()
         worker.wait(timeout=60)
+
+
+def test_a_worker_without_the_sandbox_is_the_summarys_first_line(tmp_path, monkeypatch,
+                                                                   capsys):
+    """Where a worker cannot sandbox (no root), the summary starts by saying so."""
+    from distributed import Client, LocalCluster
+
+    from bpcourse.grading import sandbox
+
+    # An in-process worker (threads, not processes) sees this process's sandbox probe.
+    monkeypatch.setattr(sandbox, "_available", (False, "not running as root"))
+    for key in ("BPCOURSE_COURSE_ROOT", "PATH"):  # the slot sets them in its process
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    course = _course(tmp_path, "bare", ("solution",))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as c, Client(c):
+        results = driver.grade(course, timeout=TIMEOUT, scheduler=c.scheduler_address)
+    out = capsys.readouterr().out.splitlines()
+    table = out.index(next(line for line in out if line.startswith("student ")))
+    assert out[table - 1].startswith("GRADING WAS NOT SANDBOXED on worker(s) 0 "
+                                     "(not running as root)"), out
+    assert [r.score for r in results] == [13]

@@ -381,16 +381,11 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
     if before:
         say(f"{len(before)} submission(s) graded before (FORCE=1 regrades them)")
     say(f"autograding {len(new)} submission(s) of {len(names)} assignment(s)")
-    from . import sandbox
-
-    ok, why = sandbox.available()
-    if not ok:
-        say(f"warning: no sandbox ({why}): students' code runs as you, with resource "
-            "limits only")
     timings = {}  # (student, assignment): (seconds in the worker, seconds to store)
+    unsandboxed = {}  # worker name: why it graded without the sandbox
     if new:
         _grade_on_dask(course, {p: handed[p] for p in new}, timeout, workers, scheduler,
-                       notes, timings, say, quiet, t_start)
+                       notes, timings, unsandboxed, say, quiet, t_start)
     if before:
         say("refreshing the feedback of submissions graded before")
         pattern = names[0] if len(names) == 1 else "*"
@@ -398,12 +393,22 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
     csv_path = export_csv(course)
     results = _results(course, todo, notes, timings)
     say("")
+    if unsandboxed:  # the summary's first line: nothing may hide it
+        say(not_sandboxed_line(unsandboxed))
     say(summary_table(results))
     say("")
     _similarity(course, [p for p in todo if handed.get(p, True) is not None], say)
     say(f"grades: {csv_path}\nfeedback: {course / GRADING / 'feedback'}/<student>/<assignment>/"
         f"\ntook {time.perf_counter() - t_start:.0f} s")
     return results
+
+
+def not_sandboxed_line(unsandboxed):
+    """The summary's first line when a worker graded students' code without the sandbox."""
+    names = ", ".join(map(str, sorted(unsandboxed, key=str)))
+    reasons = "; ".join(sorted(set(unsandboxed.values())))
+    return (f"GRADING WAS NOT SANDBOXED on worker(s) {names} ({reasons}): students' code "
+            "ran as the grading user, with resource limits only")
 
 
 def _similarity(course, pairs, say):
@@ -486,8 +491,8 @@ def _cluster(workers, scheduler, n_tasks):
     return Client(cluster), cluster
 
 
-def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, timings, say, quiet,
-                   t_start):
+def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, timings, unsandboxed,
+                   say, quiet, t_start):
     import uuid
 
     from . import tasks
@@ -503,7 +508,7 @@ def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, timings, sa
                 tasks.environment()))
         except Exception:  # noqa: BLE001 - a worker that cannot load it is refused below
             pass
-        accepted = _accepted(client, say)
+        accepted = _accepted(client, say, unsandboxed)
         if not accepted:
             raise RuntimeError("no Dask worker can grade (each was refused, see above)")
         where = f"the Dask cluster at {scheduler}" if scheduler else "a local Dask cluster"
@@ -527,23 +532,30 @@ def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, timings, sa
             cluster.close()
 
 
-def _accepted(client, say):
-    """Names of the workers that may grade; the others are named, with the reason."""
+def _accepted(client, say, unsandboxed):
+    """Names of the workers that may grade; the others are named, with the reason.
+
+    ``unsandboxed`` gets {name: why} of the accepted workers that grade without the
+    sandbox (no root, no namespaces).
+    """
     from . import tasks
 
     names = {addr: w.get("name") for addr, w in client.scheduler_info()["workers"].items()}
     accepted = []
     for addr, status in sorted(client.run(tasks.status, on_error="return").items()):
         if isinstance(status, BaseException):  # it could not even run this code
-            name, why = names.get(addr, addr), ("its checkout cannot run this course's "
-                                                f"grading code ({type(status).__name__}: "
-                                                f"{status})")
-        else:
-            name, why = status
+            name, why, bare = names.get(addr, addr), (
+                "its checkout cannot run this course's grading code "
+                f"({type(status).__name__}: {status})"), ""
+        else:  # a worker at another commit may answer in another shape
+            name, why, *rest = status
+            bare = rest[0] if rest else ""
         if why:
             say(f"worker {name} ({addr}) refused: {why}")
         else:
             accepted.append(name)
+            if bare:
+                unsandboxed[name] = bare
     return sorted(accepted, key=str)
 
 

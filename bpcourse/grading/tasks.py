@@ -218,13 +218,15 @@ class SlotPlugin(WorkerPlugin):
 
 
 def status(dask_worker):
-    """(worker name, why it is refused or "") for ``client.run``; the name as Dask has it
-    (an int in a LocalCluster), for ``client.submit(workers=...)``, which a restarted
-    worker keeps while its address changes."""
+    """(worker name, why it is refused or "", why it grades without the sandbox or "")
+    for ``client.run``; the name as Dask has it (an int in a LocalCluster), for
+    ``client.submit(workers=...)``, which a restarted worker keeps while its address
+    changes."""
+    sandboxed, why = sandbox.available()
     plugin = dask_worker.plugins.get(PLUGIN)
     if plugin is None:
-        return dask_worker.name, "the grading plugin is not set up"
-    return dask_worker.name, plugin.refused
+        return dask_worker.name, "the grading plugin is not set up", ""
+    return dask_worker.name, plugin.refused, "" if sandboxed else why
 
 
 def grade_task(sub, timeout=None):
