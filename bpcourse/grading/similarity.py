@@ -12,7 +12,8 @@ import json
 import tempfile
 from pathlib import Path
 
-GRADING = "_grading"
+from .driver import GRADING
+
 THRESHOLD = 0.8  # share of a submission's fingerprints found in the other file
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sandbox
+from .driver import GRADING  # the course's grading folder, as nbgrader_config.py has it
 
-GRADING = "_grading"
 PLUGIN = "bpcourse-grading"  # the worker plugin's name
 EVENTS = "bpcourse-grading"  # the topic of the task's start events (retries are counted)
 
