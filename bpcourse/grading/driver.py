@@ -579,13 +579,12 @@ def _collect(client, futures, course, notes, timings, timeout, run, quiet, t_sta
     limit = submission_seconds(timeout or CELL_SECONDS)
     bar = tqdm(total=len(futures), unit="submission", desc="autograding", disable=quiet,
                file=sys.stderr, dynamic_ncols=True)
-    pending, done, stopped = set(futures), 0, set()
+    pending, done, stopped, checked = set(futures), 0, set(), time.monotonic()
     while pending:
         try:
             finished, pending = wait(pending, timeout=5, return_when="FIRST_COMPLETED")
         except DaskTimeout:
             finished = set()
-        starts = _starts(client, run)
         for fut in finished:
             pair = futures[fut]
             try:
@@ -600,29 +599,35 @@ def _collect(client, futures, course, notes, timings, timeout, run, quiet, t_sta
             except Exception as err:  # noqa: BLE001 - one submission, not the batch
                 notes.setdefault(pair, []).append(
                     f"crash: grading failed ({type(err).__name__}: {str(err)[:80]})")
-            tries = len(starts.get(pair, []))
-            if tries > 1:
-                notes.setdefault(pair, []).append(
-                    f"retried: graded {tries} times, its grading worker died or was stopped")
             done += 1
             if not quiet:
                 tqdm.write(f"  [{done}/{len(futures)}] {pair[0]} {pair[1]} "
                            f"({time.perf_counter() - t_start:.0f} s elapsed)", file=sys.stdout)
             bar.update(1)
-        # A task past its limit (a kernel nothing stops): restart its worker; the
-        # scheduler then gives the task to another worker, or gives up on it.
-        now = time.time()
-        workers = {str(w.get("name")): addr
-                   for addr, w in client.scheduler_info()["workers"].items()}
-        for fut in pending:
-            tried = starts.get(futures[fut])
-            if tried and (tried[-1] not in stopped) and now - tried[-1][0] > limit \
-                    and tried[-1][1] in workers:
-                stopped.add(tried[-1])
-                notes.setdefault(futures[fut], []).append(
-                    f"crash: its grading worker was stopped after {limit} s")
-                client.restart_workers([workers[tried[-1][1]]], raise_for_error=False)
+        if pending and time.monotonic() - checked > 30:  # not on every result: the events
+            checked = time.monotonic()  # of a whole class are many
+            _stop_overdue(client, [futures[f] for f in pending], _starts(client, run), limit,
+                          stopped, notes)
     bar.close()
+    for pair, tried in _starts(client, run).items():  # once, when every task is done
+        if len(tried) > 1:
+            notes.setdefault(pair, []).append(
+                f"retried: graded {len(tried)} times, its grading worker died or was stopped")
+
+
+def _stop_overdue(client, pending, starts, limit, stopped, notes):
+    """Restart the worker of a task past its limit (a kernel nothing stops); the scheduler
+    then gives the task to another worker, or gives up on it."""
+    now = time.time()
+    workers = {str(w.get("name")): addr for addr, w in client.scheduler_info()["workers"].items()}
+    for pair in pending:
+        tried = starts.get(pair)
+        if tried and tried[-1] not in stopped and now - tried[-1][0] > limit \
+                and tried[-1][1] in workers:
+            stopped.add(tried[-1])
+            notes.setdefault(pair, []).append(
+                f"crash: its grading worker was stopped after {limit} s")
+            client.restart_workers([workers[tried[-1][1]]], raise_for_error=False)
 
 
 def read_grades(course):
