@@ -42,8 +42,8 @@ c.ExecutePreprocessor.timeout = CELL_SECONDS
 # Students' notebooks record no per-user kernel; grade with the default Python kernel.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Hardened autograding (bpcourse/grading/harden.py): each notebook runs in a sandbox as an
+# Hardened autograding (bpcourse/grading/preprocessors/): each notebook runs in a sandbox as an
 # unprivileged user, and the grader decides every test cell in its own process.
-from bpcourse.grading.harden import configure  # noqa: E402
+from bpcourse.grading.preprocessors import configure  # noqa: E402
 
 configure(c)

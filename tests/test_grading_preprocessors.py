@@ -13,7 +13,12 @@ import nbformat
 import pytest
 
 from bpcourse.grading import driver, reference
-from bpcourse.grading.harden import GraderVerdict, GuardCells, SandboxedExecute, StripHiddenTests
+from bpcourse.grading.preprocessors import (
+    GraderVerdict,
+    GuardCells,
+    SandboxedExecute,
+    StripHiddenTests,
+)
 from bpcourse.grading.replay import explain, read_records, record
 
 

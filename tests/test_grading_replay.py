@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bpcourse.grading import BEHAVIOURS, reference
-from bpcourse.grading.harden import analyse
+from bpcourse.grading.preprocessors import analyse
 from bpcourse.grading.replay import decode, encode, explain, read_records, record, replay
 
 

@@ -1,7 +1,7 @@
 """The sandbox a student's kernel runs in when grading (Linux, started as root).
 
 ``python -I .../sandbox.py -- <kernel command>`` (run as a script: standard library
-only) is prepended to the kernel's command by ``harden.SandboxKernelManager``, under
+only) is prepended to the kernel's command by ``preprocessors.SandboxKernelManager``, under
 ``unshare -m`` (a private mount namespace). Configured by ``$BPCOURSE_SANDBOX`` (JSON), it
 
 1. hides the course (solutions, submissions, gradebook, feedback), the git history, the

@@ -5,7 +5,7 @@ Dask worker plugin): a private copy of the course's grading folder (its
 ``nbgrader_config.py`` and a copy of the gradebook that knows the assignments), the
 sandbox slot of this machine (its grading user and cgroups, ``sandbox.acquire_slot``) and
 one nbgrader API. ``grade(submission)`` runs nbgrader's autograde (with the hardened
-preprocessors of ``harden.py``, the kernel in the sandbox) and generate_feedback in the
+preprocessors of ``preprocessors/``, the kernel in the sandbox) and generate_feedback in the
 slot, and returns a ``Graded``: the scores of every cell, the autograded notebook and
 the feedback HTML as bytes. Only the client (``driver.grade``) writes the course's
 gradebook, feedback folder and CSV, so the gradebook stays nbgrader's single-writer
@@ -110,7 +110,7 @@ class Slot:
         (self.dir / GRADING).mkdir()
         (self.dir / "nbgrader_config.py").write_text(config)
         (self.dir / GRADING / "gradebook.db").write_bytes(gradebook)
-        # The sandbox hides the client's course folder from the kernel (harden.py).
+        # The sandbox hides the client's course folder from the kernel (preprocessors/execute.py).
         os.environ["BPCOURSE_COURSE_ROOT"] = str(course_root)
         os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
         self.sandbox = sandbox.acquire_slot() if sandbox.available()[0] else -1
