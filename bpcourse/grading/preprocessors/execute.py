@@ -31,7 +31,15 @@ except ImportError:  # pragma: no cover
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """Starts the kernel through the sandbox launcher, its output to files, not ours."""
+    """Starts the kernel through the sandbox (bubblewrap), over Unix sockets, its output to
+    files, not ours.
+
+    The kernel listens on Jupyter's ``ipc`` transport, sockets ``<channel_dir>/k-1`` ...
+    ``k-5`` next to its connection file: TCP cannot cross the sandbox's network namespace,
+    and the same code path serves an unsandboxed kernel. It is interrupted by a message on
+    its control channel (bubblewrap's ``--new-session`` puts it out of reach of the process
+    group signal), which ipykernel turns into SIGINT to its own process group.
+    """
 
     sandbox_conf = None
 
@@ -39,9 +47,7 @@ class SandboxKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         conf = self.sandbox_conf or {}
         if conf.get("enabled"):
-            # The launcher runs as a script: importing the bpcourse package costs a second.
-            return ["unshare", "-m", "--propagation", "private", sys.executable, "-I",
-                    sandbox.__file__, "--", *cmd]
+            return sandbox.command(conf, cmd)
         lim = conf.get("limits", {})
         if shutil.which("prlimit") and lim:
             return ["prlimit", f"--as={lim['memory']}", f"--cpu={lim['cpu']}",
@@ -53,14 +59,31 @@ class SandboxKernelManager(AsyncKernelManager):
         env = dict(kw.get("env") or os.environ)
         env.pop("BPCOURSE_RECORD_FD", None)
         if conf.get("enabled"):
-            env["BPCOURSE_SANDBOX"] = json.dumps(conf)
+            # The launcher execs bwrap with the kernel's own environment, not this one.
+            conf["kernel_env"] = sandbox.kernel_env(conf)  # conf["env"] is final by now
+            env = {"PATH": env.get("PATH", os.defpath),
+                   "BPCOURSE_SANDBOX": json.dumps(conf)}
+            os.chown(self.connection_file, conf["uid"], conf["gid"])  # the kernel reads it
         elif conf:
+            env.update(conf.get("env") or {})
             env["BPCOURSE_RECORD_PATH"] = conf["record"]
         kw["env"] = env
         kw["stdout"] = open(os.devnull, "wb")  # noqa: SIM115 (the kernel keeps it)
         if conf.get("stderr"):
             kw["stderr"] = open(conf["stderr"], "ab")  # noqa: SIM115
         return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+
+def _ipc():
+    try:
+        import zmq
+
+        return sys.platform != "win32" and zmq.has("ipc")
+    except ImportError:  # pragma: no cover
+        return False
+
+
+_IPC = _ipc()
 
 
 def _signal_name(num):
@@ -83,42 +106,41 @@ class SandboxedExecute(Execute):
     max_output = Integer(100_000, help="characters of output kept per cell").tag(config=True)
 
     def _conf(self, workdir):
+        """What the kernel manager and the sandbox need for one notebook (plain data).
+
+        ``channel_dir``: the kernel's Unix sockets and connection file, a fresh folder of
+        the notebook's ``workdir`` (bound read-write at the same path in the sandbox);
+        ``env``: extra environment variables for the kernel, sandboxed or not; ``binds``:
+        extra read-only ``[source, destination]`` binds, after the default ones.
+        """
         enabled, why = sandbox.available()
+        channel_dir = os.path.join(workdir, "k")
+        os.mkdir(channel_dir, 0o700)
+        if len(channel_dir) > 90:  # a Unix socket's path has 107 bytes at most
+            raise RuntimeError(f"the grading folder's path is too long for sockets: {workdir}")
         conf = {"enabled": enabled, "why": why, "record": os.path.join(workdir, "record.jsonl"),
                 "stderr": os.path.join(workdir, "kernel.err"), "uid": None, "gid": None,
                 "limits": {"memory": self.memory_mb << 20, "cpu": self.cpu_seconds,
                            "nproc": self.nproc, "fsize": self.fsize_mb << 20},
-                "scratch_mb": self.scratch_mb}
+                "scratch_mb": self.scratch_mb, "channel_dir": channel_dir,
+                "env": {}, "binds": []}
         if not enabled:
             return conf
-        from ... import __file__ as package_init
         from ...mnist import data_home
 
         slot = sandbox.acquire_slot(int(os.environ.get("BPCOURSE_SANDBOX_SLOT", "0")))
         pw = sandbox.user(slot)
         conf["uid"], conf["gid"] = pw.pw_uid, pw.pw_gid
+        os.chown(channel_dir, pw.pw_uid, pw.pw_gid)  # the kernel makes its sockets there
         sandbox.kill_user(pw.pw_uid)  # nothing left over from before, so the cgroup is empty
         conf["cgroups"] = sandbox.cgroups(slot, self.memory_mb << 20, self.nproc)
-        package = os.path.dirname(os.path.realpath(package_init))
-        project = os.path.dirname(package)
-        root = os.path.realpath(self._course_root or os.getcwd())
-        hide = {"/root", "/home", "/var/tmp", "/dev/shm", "/run/lock", "/srv", "/mnt",
-                "/media", "/opt", root, os.path.dirname(root), project,
-                os.path.dirname(project), os.path.realpath(tempfile.gettempdir())}
-        keep = {"/", "/usr", "/etc", "/proc", "/sys", "/dev", "/bin", "/sbin", "/lib",
-                "/lib64", "/var", "/run", "/tmp"}
-        conf["hide"] = sorted(p for p in hide if p not in keep and os.path.isdir(p))
-        data = str(data_home())
-        conf["data"] = data
-        conf["reveal"] = [sys.prefix, sys.base_prefix, package,
-                          os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))),
-                          data]
+        conf["data"] = str(data_home())
+        conf["default_binds"] = sandbox.default_binds(conf["data"])
         return conf
 
     def preprocess(self, nb, resources, km=None):
         info = resources.setdefault("bpcourse", {})
         self._events = info.setdefault("events", [])
-        self._course_root = os.environ.get("BPCOURSE_COURSE_ROOT")
         workdir = tempfile.mkdtemp(prefix="bpcourse-grading-")
         info["workdir"] = workdir
         self._sandbox = conf = self._conf(workdir)
@@ -182,7 +204,12 @@ class SandboxedExecute(Execute):
     def create_kernel_manager(self):
         self.kernel_manager_class = SandboxKernelManager
         km = super().create_kernel_manager()
-        km.sandbox_conf = self._sandbox
+        km.sandbox_conf = conf = self._sandbox
+        if _IPC:  # Unix sockets: the one way in and out of the sandbox's network namespace
+            km.transport = "ipc"
+            km.ip = os.path.join(conf["channel_dir"], "k")
+            km.connection_file = os.path.join(conf["channel_dir"], "kernel.json")
+            km.kernel_spec.interrupt_mode = "message"
         return km
 
     def _death_reason(self):
@@ -193,6 +220,8 @@ class SandboxedExecute(Execute):
             return None
         if rc is None:
             return None
+        if rc > 128 and (self._sandbox or {}).get("enabled"):
+            rc = 128 - rc  # bwrap exits 128 + n when the kernel died of signal n
         if rc < 0:
             name = _signal_name(-rc)
             what = {"SIGXCPU": "CPU time limit", "SIGXFSZ": "file size limit",
@@ -201,7 +230,16 @@ class SandboxedExecute(Execute):
             return f"{what}, {name}"
         if rc == 70:
             return "the sandbox could not start"
+        if rc == 1 and (self._sandbox or {}).get("enabled") and self._bwrap_failed():
+            return "the sandbox could not start (bubblewrap failed)"
         return f"exit code {rc}"
+
+    def _bwrap_failed(self):
+        try:
+            with open(self._sandbox["stderr"], errors="replace") as f:
+                return any(ln.startswith("bwrap:") for ln in f.read()[-4000:].splitlines())
+        except OSError:
+            return False
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
