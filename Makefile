@@ -14,7 +14,8 @@ STAMP := $(VENV)/.installed
 # nbgrader runs `alembic` from PATH: the venv's bin must come first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup data test test-fast lint book vendor bench clean release grade lab bench-grading
+.PHONY: help setup data test test-fast lint book vendor vendor-feedback bench clean release grade lab \
+	bench-grading collect
 
 help:
 	@echo "make book   set up, then build the book into _build/html"
@@ -23,6 +24,8 @@ help:
 	@echo "make bench  set up, then run the speed benchmark"
 	@echo "make lab    set up, then open JupyterLab on the assignments (students)"
 	@echo "make release  regenerate assignments/ from solutions/ (instructors)"
+	@echo "make collect ZIP=download.zip  import an LMS download (Canvas, Moodle) into"
+	@echo "            _grading/submitted/ (ASSIGNMENT=ps1 if it cannot tell, FORCE=1 replaces)"
 	@echo "make grade  autograde _grading/submitted/, feedback, grades CSV (instructors;"
 	@echo "            FORCE=1 regrades, TIMEOUT=s sets the per-cell limit, WORKERS=n local"
 	@echo "            Dask workers, SCHEDULER=tcp://host:8786 grades on a Dask cluster)"
@@ -65,8 +68,26 @@ book: data vendor
 	@echo "book built: open _build/html/index.html"
 
 # MathJax, the widget manager and require.js from the npm registry (pinned), for offline pages.
-vendor:
+vendor: vendor-feedback
 	book/_scripts/fetch_js.sh
+
+# MathJax 3's one-file SVG bundle (the book's pin, its tarball checked by SHA-256), wrapped
+# for nbconvert's templates: nbgrader_config.py inlines it into every feedback page, so the
+# page a student gets back renders its math with no network.
+FEEDBACK_MATHJAX := _build/vendor/feedback/mathjax-tex-svg.html
+vendor-feedback: $(FEEDBACK_MATHJAX)
+$(FEEDBACK_MATHJAX):
+	@command -v npm >/dev/null || { echo "error: npm is needed to fetch MathJax" >&2; exit 1; }
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent mathjax@3.2.2 >/dev/null); \
+	echo "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09  $$tmp/mathjax-3.2.2.tgz" \
+		| sha256sum --check --quiet; \
+	tar xzf "$$tmp/mathjax-3.2.2.tgz" -C "$$tmp" package/es5/tex-svg.js; \
+	js="$$tmp/package/es5/tex-svg.js"; \
+	if grep -q 'endraw\|</script' "$$js"; then echo "error: tex-svg.js cannot be inlined" >&2; exit 1; fi; \
+	mkdir -p $(@D); \
+	{ printf '<script>{%% raw %%}\n'; cat "$$js"; printf '\n{%% endraw %%}</script>\n'; } > $@.tmp; \
+	mv $@.tmp $@; echo "fetched MathJax 3.2.2 (tex-svg.js) for the feedback into $(@D)/"
 
 bench: data
 	$(BIN)/python tests/bench.py
@@ -79,7 +100,7 @@ clean:
 release: setup
 	$(BIN)/python -m bpcourse.grading release
 
-grade: data
+grade: data vendor-feedback
 	$(BIN)/python -m bpcourse.grading grade $(if $(FORCE),--force) \
 		$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) \
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
@@ -88,6 +109,14 @@ grade: data
 bench-grading: data
 	$(BIN)/python tests/bench_grading.py
 
+# An LMS download (one zip of every hand-in of an assignment) -> _grading/submitted/, with
+# nbgrader's zip_collect (see assignments/README.md); then `make grade`.
+collect: setup
+	@test -n "$(ZIP)" || { echo "usage: make collect ZIP=path/to/download.zip [ASSIGNMENT=ps1] [FORCE=1]" >&2; exit 2; }
+	$(BIN)/python -m bpcourse.grading collect "$(ZIP)" \
+		$(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(FORCE),--force)
+
 # JupyterLab refuses to run as root without --allow-root (containers, CI).
+# tests/test_browser_flows.py runs this very command (read with `make -n lab`).
 lab: data
 	$(BIN)/jupyter lab assignments/ $(if $(filter 0,$(shell id -u)),--allow-root)

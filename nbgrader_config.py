@@ -47,3 +47,42 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 from bpcourse.grading.preprocessors import configure  # noqa: E402
 
 configure(c)
+
+# -- Added for issue 11: hand-in from an LMS, feedback that renders offline -----------------
+# `make collect ZIP=download.zip` (bpcourse/grading/collect.py) runs nbgrader's zip_collect:
+# the zip is unpacked under _grading/downloaded/<ps>/, each file's name gives the student and
+# the notebook, and the notebooks go to _grading/submitted/<student>/<ps>/. The regular
+# expression reads both namings of a downloaded file (its path inside the zip):
+#   Canvas  doejane_12345_6789012_ps1.ipynb, doejane_LATE_12345_6789012_ps1-1.ipynb
+#           (sortable name, user id, submission id, the file's name; "-1" when handed in again)
+#   Moodle  Jane Doe_4242_assignsubmission_file_ps1.ipynb, or with "download in folders"
+#           Jane Doe_4242_assignsubmission_file_/ps1.ipynb
+# The name becomes the student id ("doejane", "jane-doe"), lms_id is the LMS's user number.
+c.FileNameCollectorPlugin.named_regexp = (
+    r"^(?:.*/)?(?P<student_id>[^/_]+)_(?:LATE_)?(?P<lms_id>\d+)_"
+    r"(?:\d+_|assignsubmission_file_/?)(?P<file_id>[^/]+?)(?:-\d+)?\.[^./]+$")
+c.ZipCollectApp.downloaded_directory = "_grading/downloaded"  # relative to the course root
+c.ZipCollectApp.strict = True  # a misnamed notebook is reported, not collected
+# nbgrader's plugins, plus: each zip entry's time is the submission's timestamp (the later
+# of two copies wins), and an id from the name.
+c.ZipCollectApp.extractor_plugin = "bpcourse.grading.collect.LMSExtractor"
+c.ZipCollectApp.collector_plugin = "bpcourse.grading.collect.LMSCollector"
+
+# Feedback renders its math with no network. nbgrader's feedback template calls nbconvert's
+# mathjax() macro without the HTMLExporter.mathjax_url setting, so the page loads MathJax 2
+# from a CDN whatever that says; bpcourse/grading/templates/feedback/mathjax.html.j2 replaces
+# the macro and inlines MathJax 3 (SVG output: one file, no fonts to fetch), which `make
+# vendor-feedback` (run by `make grade`) fetches from npm into _build/vendor/. Without that
+# file, feedback keeps nbgrader's CDN MathJax.
+import nbgrader as _nbgrader  # noqa: E402
+
+import bpcourse.grading as _grading  # noqa: E402
+
+_package = os.path.dirname(os.path.abspath(_grading.__file__))
+_vendor = os.path.join(os.path.dirname(os.path.dirname(_package)), "_build", "vendor")
+if os.path.isfile(os.path.join(_vendor, "feedback", "mathjax-tex-svg.html")):
+    c.HTMLExporter.extra_template_basedirs = [
+        os.path.join(_package, "templates"), _vendor,
+        # nbgrader's own (its feedback template), which it adds only when this is unset
+        os.path.join(os.path.dirname(_nbgrader.__file__), "server_extensions", "formgrader",
+                     "templates")]
