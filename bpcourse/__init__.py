@@ -17,7 +17,7 @@ from .gradcheck import gradcheck, numerical_gradient, relative_error
 from .io import load_json, save_json
 from .mlp import MLP
 from .mnist import load_mnist
-from .optim import SGD
+from .optim import SGD, Adam
 from .train import evaluate, fit
 
 __version__ = "0.1.0"
@@ -28,6 +28,7 @@ _LAZY = ("experiments", "speedrun")
 __all__ = [
     "MLP",
     "SGD",
+    "Adam",
     "activations",
     "datasets",
     "evaluate",

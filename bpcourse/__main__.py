@@ -14,7 +14,7 @@ from .experiments import DEFAULTS
 from .io import load_json, save_json
 from .mlp import INITS, MLP
 from .mnist import data_home, fetch_mnist, load_mnist
-from .optim import SGD
+from .optim import OPTIMIZERS
 from .speedrun import RECORD_DEFAULTS, SCHEDULES, train_record
 from .train import fit
 
@@ -63,6 +63,13 @@ def build_parser():
 
     t = sub.add_parser("train", help="train an MLP on MNIST and report test accuracy")
     _add_options(t, {k: DEFAULTS[k] for k in TRAIN_OPTIONS})
+    t.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd",
+                   help="update rule; adam takes no --momentum, and a smaller --lr such as "
+                        "0.001 (default %(default)s)")
+    t.add_argument("--weight-decay", type=float, default=0.0,
+                   help="L2 penalty on the weights, not the biases (default %(default)s)")
+    t.add_argument("--dropout", type=float, default=0.0,
+                   help="probability of dropping a hidden unit in training (default %(default)s)")
     t.add_argument("--save", metavar="FILE", help="save the trained model as JSON")
     t.add_argument("--no-progress", action="store_true")
 
@@ -108,16 +115,27 @@ def _run(args):
     if args.train_size:
         Xtr, ytr = Xtr[:args.train_size], ytr[:args.train_size]
     net = MLP([784, *args.hidden, 10], activation=args.activation, output=args.output,
-              loss=args.loss, init=args.init, seed=args.seed, dtype=args.dtype)
+              loss=args.loss, init=args.init, seed=args.seed, dtype=args.dtype,
+              dropout=args.dropout)
     hist = fit(net, (Xtr, ytr), val=(Xva, yva), epochs=args.epochs, batch_size=args.batch_size,
-               optimizer=SGD(lr=args.lr, momentum=args.momentum), seed=args.seed,
-               progress=not args.no_progress)
+               optimizer=make_optimizer(args), seed=args.seed, progress=not args.no_progress)
     print(f"{net}\n{args.epochs} epochs, {sum(hist['seconds']):.1f} s of training; "
           f"validation accuracy {100 * hist['val_acc'][-1]:.2f}%")
     print(f"test accuracy: {100 * net.accuracy(Xte, yte):.2f}%")
     if args.save:
         print(f"model saved to {save_json(net, args.save)}")
     return 0
+
+
+def make_optimizer(args):
+    """The optimizer the train command's options name: SGD, or Adam with its defaults' betas."""
+    kw = {"lr": args.lr, "weight_decay": args.weight_decay}
+    if args.optimizer == "sgd":
+        kw["momentum"] = args.momentum
+    elif args.momentum:
+        raise ValueError(f"--momentum is an option of sgd; {args.optimizer} keeps running "
+                         "means of its own (its betas)")
+    return OPTIMIZERS[args.optimizer](**kw)
 
 
 if __name__ == "__main__":
