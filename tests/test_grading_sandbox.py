@@ -355,19 +355,20 @@ def _outputs(course, student):
 
 def test_answer_cell_reaches_no_listener_and_honest_cells_score(sandboxed, tmp_path):
     listeners = Listeners()
+    targets = listeners.targets
     try:
-        assert len(listeners.targets) >= 1
-        for target in listeners.targets:  # the listeners work: from here they are reached
+        assert len(targets) >= 1
+        for target in targets:  # the listeners work: from here they are reached
             socket.create_connection(target, timeout=2).close()
         deadline = time.monotonic() + 5
-        while len(listeners.seen) < len(listeners.targets) and time.monotonic() < deadline:
+        while len(listeners.seen) < len(targets) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(listeners.seen) == len(listeners.targets)
+        assert len(listeners.seen) == len(targets)
         listeners.seen.clear()
 
         def connects(nb):  # the honest solution, its sigmoid cell calling out first
             (cell,) = [c for c in nb.cells if _grade_id(c) == "sigmoid"]
-            cell.source = CONNECT.format(targets=listeners.targets) + cell.source
+            cell.source = CONNECT.format(targets=targets) + cell.source
 
         course = _course(tmp_path, {"connects": connects, "honest": lambda nb: None})
         stdout, scores = _grade(course)
@@ -377,7 +378,7 @@ def test_answer_cell_reaches_no_listener_and_honest_cells_score(sandboxed, tmp_p
     finally:
         listeners.close()
     printed = _outputs(course, "connects")
-    assert printed.count("blocked") == len(listeners.targets) and "CONNECTED" not in printed
+    assert printed.count("blocked") == len(targets) and "CONNECTED" not in printed
     assert scores["connects"] == scores["honest"] == 13
 
 
