@@ -15,8 +15,14 @@ Backward, with dX meaning dL/dX for the mean loss L over the batch:
     dA[l-1]    = dZ[l] @ W_l.T
     dZ[l-1]    = dA[l-1] * g'(Z[l-1])
 
+Dropout (``MLP(..., dropout=p)``, training passes only): each hidden activation is
+multiplied by a mask D[l] whose entries are 0 with probability p and 1/(1-p) otherwise,
+A[l] = g_l(Z[l]) * D[l], so dZ[l] = dA[l] * D[l] * g'(Z[l]) with the same mask.
+
 See chapter 5.
 """
+
+import copy
 
 import numpy as np
 
@@ -77,6 +83,10 @@ class MLP:
     dtype : {'float64', 'float32'}
         float64 for teaching and gradient checks, float32 for speed. Every array of the
         network stays in this dtype.
+    dropout : float
+        Probability p in [0, 1) of dropping each hidden unit in a training pass
+        (``forward(X, train=True)``, as ``fit`` does); 0, the default, is no dropout.
+        Evaluation passes never drop.
 
     Attributes
     ----------
@@ -86,10 +96,15 @@ class MLP:
     Z, A : list of ndarray
         After ``forward``: ``Z[l]`` and ``A[l]`` for l = 1..L,
         with ``A[0] = X`` and ``Z[0] = None``.
+    masks : list of ndarray or None
+        After ``forward``: the dropout mask ``D[l]`` (n, n_l) of each hidden layer in a
+        training pass with dropout, None elsewhere (``masks[0]`` and ``masks[L]`` always).
+    rng : numpy.random.Generator
+        The generator that drew the initial weights; it goes on to draw the dropout masks.
     """
 
     def __init__(self, sizes, activation="relu", output="softmax", loss="cross_entropy",
-                 init=None, seed=None, dtype="float64"):
+                 init=None, seed=None, dtype="float64", dropout=0.0):
         sizes = list(sizes)
         if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
             raise ValueError(
@@ -105,14 +120,18 @@ class MLP:
             raise ValueError("output 'softmax' needs at least 2 outputs; use 'sigmoid' for one")
         self.init = _validation.check_name("init", init or DEFAULT_INIT[activation], tuple(INITS))
         self.dtype = _validation.as_dtype(dtype)
+        if not (isinstance(dropout, (int, float, np.floating, np.integer))
+                and 0 <= dropout < 1):
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
         self.seed = seed
-        rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed)
         self.params = {}
         for l in range(1, len(self.sizes)):
-            W, b = INITS[self.init](rng, self.sizes[l - 1], self.sizes[l])
+            W, b = INITS[self.init](self.rng, self.sizes[l - 1], self.sizes[l])
             self.params[f"W{l}"] = W.astype(self.dtype)
             self.params[f"b{l}"] = b.astype(self.dtype)
-        self.Z, self.A = [], []
+        self.Z, self.A, self.masks = [], [], []
 
     # -- structure -------------------------------------------------------------------
     @property
@@ -126,36 +145,58 @@ class MLP:
         return sum(p.size for p in self.params.values())
 
     def __repr__(self):
+        drop = f", dropout={self.dropout}" if self.dropout else ""
         return (f"MLP({self.sizes}, activation={self.activation!r}, output={self.output!r}, "
-                f"loss={self.loss_name!r}, init={self.init!r}, dtype={self.dtype.name!r})")
+                f"loss={self.loss_name!r}, init={self.init!r}, dtype={self.dtype.name!r}{drop})")
 
     def copy(self, dtype=None):
-        """A deep copy of the network, optionally converted to another dtype."""
+        """A deep copy of the network, optionally converted to another dtype.
+
+        The copy's generator starts in the state of the original's: both draw the same
+        dropout masks from then on, independently.
+        """
         net = type(self).__new__(type(self))  # keep subclasses (gradcheck copies the net)
         net.__dict__.update(self.__dict__)
         net.dtype = _validation.as_dtype(dtype or self.dtype)
         net.params = {k: v.astype(net.dtype, copy=True) for k, v in self.params.items()}
-        net.Z, net.A = [], []
+        net.rng = copy.deepcopy(self.rng)
+        net.Z, net.A, net.masks = [], [], []
         return net
 
     # -- forward ---------------------------------------------------------------------
-    def forward(self, X, *, check=True):
+    def forward(self, X, *, check=True, train=False, rng=None):
         """Forward pass of a batch: X (n, n_0) -> P = A[L] (n, n_L); keeps every Z[l] and A[l].
 
         ``check=False`` skips the validation of X (2-D, n_0 columns, finite values, in the
         network's dtype): for training loops that validated their data once, like ``fit``.
+
+        ``train=True`` marks a training pass, as ``fit`` makes: with ``dropout`` p > 0, each
+        hidden activation is zeroed with probability p and the others scaled by 1/(1-p)
+        (inverted dropout: the expected activation is unchanged, so evaluation needs no
+        rescaling). The masks are drawn from ``rng`` if given, else from the network's own
+        ``self.rng``, and kept in ``masks`` for ``backward``. ``train=False`` (evaluation,
+        the default) never drops and draws nothing.
         """
         if check:
             X = _validation.check_X(X, self.sizes[0], self.dtype)
+        drop = train and self.dropout > 0
+        if drop and rng is None:
+            rng = self.rng
         g = ACTIVATIONS[self.activation]
-        self.Z, self.A = [None], [X]
+        self.Z, self.A, self.masks = [None], [X], [None]
         A = X
         L = self.n_layers
         for l in range(1, L + 1):
             Z = A @ self.params[f"W{l}"] + self.params[f"b{l}"]
             A = (ACTIVATIONS[self.output] if l == L else g)(Z)
+            D = None
+            if drop and l < L:
+                keep = rng.random(A.shape) >= self.dropout
+                D = keep.astype(self.dtype) / self.dtype.type(1 - self.dropout)
+                A = A * D
             self.Z.append(Z)
             self.A.append(A)
+            self.masks.append(D)
         return A
 
     def predict(self, X, batch_size=10000):
@@ -167,7 +208,7 @@ class MLP:
         X = _validation.check_X(X, self.sizes[0], self.dtype)
         P = np.concatenate([self.forward(X[i:i + batch_size], check=False)
                             for i in range(0, len(X), batch_size)])
-        self.Z, self.A = [], []  # do not keep a 10k-row cache around
+        self.Z, self.A, self.masks = [], [], []  # do not keep a 10k-row cache around
         return (P[:, 0] > 0.5).astype(np.int64) if P.shape[1] == 1 else P.argmax(axis=1)
 
     def accuracy(self, X, y):
@@ -206,7 +247,8 @@ class MLP:
 
         Y may be one-hot rows (n, n_L) or integer labels (n,). The parameters are not
         changed: an optimizer applies the gradients. ``check=False`` takes Y as it is,
-        (n, n_L) in the network's dtype, as ``loss`` does.
+        (n, n_L) in the network's dtype, as ``loss`` does. After a training pass with
+        dropout, the gradients flow through the units that pass kept (its ``masks``).
         """
         if not self.A:
             raise RuntimeError("call forward(X) before backward(Y)")
@@ -232,5 +274,8 @@ class MLP:
             grads[f"b{l}"] = dZ.sum(axis=0)
             if l > 1:
                 dA_prev = dZ @ self.params[f"W{l}"].T
+                D = self.masks[l - 1]
+                if D is not None:  # a dropped unit passed nothing forward, so gets no gradient
+                    dA_prev = dA_prev * D
                 dZ = dA_prev * g_prime(self.Z[l - 1])
         return {k: grads[k] for k in self.params}  # same order as params

@@ -26,7 +26,7 @@ def _evaluate(net, X, y, batch_size=10000):
             yb = y[i:i + batch_size]
             total += net.loss(P, yb) * len(yb)
             correct += int(np.sum(_predicted(P) == yb))
-    net.Z, net.A = [], []
+    net.Z, net.A, net.masks = [], [], []
     return total / len(X), correct / len(X)
 
 
@@ -48,12 +48,16 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
     Parameters
     ----------
     net : MLP
+        Trained with ``net.forward(X, train=True)`` (dropout on, if the net has it) and
+        evaluated with ``net.forward(X)`` (dropout off).
     train : (X, y)
         Inputs (n, n_0) and integer labels (n,).
     val : (X, y) or None
         Validation data, evaluated after every epoch.
     epochs, batch_size : int
     optimizer : object with ``step(params, grads)``; default ``SGD(lr=0.1)``.
+        ``bp.SGD`` or ``bp.Adam`` (``bp.optim.OPTIMIZERS`` by name), with ``weight_decay``
+        for an L2 penalty on the weights.
     seed : int
         Seeds the shuffling; every epoch visits the examples in a new random order.
     progress : bool
@@ -112,8 +116,9 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
                 for b in range(n_batches):
                     idx = order[b * batch_size:(b + 1) * batch_size]
                     Yb = Y[idx]
-                    # The data were validated once, above: no checks per batch.
-                    P = net.forward(X[idx], check=False)
+                    # The data were validated once, above: no checks per batch. A training
+                    # pass: with dropout, the net drops units (evaluation passes do not).
+                    P = net.forward(X[idx], check=False, train=True)
                     L = net.loss(P, Yb, check=False)
                     if not np.isfinite(L):
                         raise FloatingPointError(
@@ -149,7 +154,7 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
                 break
     finally:
         bar.close()
-        net.Z, net.A = [], []
+        net.Z, net.A, net.masks = [], [], []
     return hist
 
 
