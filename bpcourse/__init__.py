@@ -6,7 +6,8 @@
 
 The experiment layer (``bp.experiments``, the cached sweeps of chapters 8-11, and
 ``bp.speedrun``, the 60-second record of chapter 12) is imported on first use, so importing
-the core (``bpcourse.activations``, ``bp.MLP``...) never loads it.
+the core (``bpcourse.activations``, ``bp.MLP``...) never loads it. So is ``bp.autodiff``,
+the scalar reverse-mode autodiff (``Value``), which the matrix code does not need.
 """
 
 import importlib
@@ -22,14 +23,16 @@ from .train import evaluate, fit
 
 __version__ = "0.1.0"
 
-# Built on the core, never imported by it: loaded by the first ``bp.experiments``/``bp.speedrun``.
-_LAZY = ("experiments", "speedrun")
+# Loaded by their first use (``bp.experiments``...): the experiment layer, built on the core and
+# never imported by it, and the autodiff module, which stands beside the core.
+_LAZY = ("autodiff", "experiments", "speedrun")
 
 __all__ = [
     "MLP",
     "SGD",
     "Adam",
     "activations",
+    "autodiff",
     "datasets",
     "evaluate",
     "experiments",
