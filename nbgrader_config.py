@@ -48,6 +48,14 @@ from bpcourse.grading.preprocessors import configure  # noqa: E402
 
 configure(c)
 
+# The hidden checks draw their inputs from the course's secret key, made on first use
+# (mode 0600) in the git-ignored grading folder. `make grade` reads it and hands it to its
+# workers; a plain `nbgrader autograde` reads it here. Keep it: the same key, the same
+# inputs, the same scores.
+from bpcourse.grading.channel import KEY_FILE  # noqa: E402
+
+c.SandboxedExecute.key_file = os.path.join(grading, KEY_FILE)
+
 # -- Added for issue 11: hand-in from an LMS, feedback that renders offline -----------------
 # `make collect ZIP=download.zip` (bpcourse/grading/collect.py) runs nbgrader's zip_collect:
 # the zip is unpacked under _grading/downloaded/<ps>/, each file's name gives the student and

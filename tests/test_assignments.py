@@ -170,6 +170,24 @@ def _sgd_rebinding(params, grads, lr):
         p = p - lr * grads[key]  # noqa: F841 (the bug: a new local array)
 
 
+def _save_rounded(net, path):
+    for p in net.params.values():  # the bug: the file holds the network, rounded in place
+        p[...] = np.round(p, 2)
+    reference.save_model(net, path)
+
+
+def _batches_global_rng(X, Y, batch_size, rng):
+    order = np.random.permutation(len(X))  # noqa: NPY002 (the bug: not the rng given)
+    for i in range(0, len(X), batch_size):
+        yield X[order[i:i + batch_size]], Y[order[i:i + batch_size]]
+
+
+def _batches_fixed_seed(X, Y, batch_size, rng):
+    order = np.random.default_rng(0).permutation(len(X))  # the bug: the same order each epoch
+    for i in range(0, len(X), batch_size):
+        yield X[order[i:i + batch_size]], Y[order[i:i + batch_size]]
+
+
 # check, a student's function, words the message must contain
 MISTAKE_CASES = {
     "sigmoid-itself": ("sigmoid_prime", reference.sigmoid, "sigma(z) itself"),
@@ -224,6 +242,11 @@ MISTAKE_CASES = {
                            lambda X, Y, bs, rng: ((X[i:i + bs], Y[i:i + bs])
                                                   for i in range(0, len(X), bs)),
                            "original order"),
+    "batches-global-rng": ("minibatches_shuffled", _batches_global_rng,
+                           "use the rng argument"),
+    "batches-fixed-seed": ("minibatches_shuffled", _batches_fixed_seed,
+                           "two epochs with the same rng gave the same order"),
+    "save-rounds-in-place": ("save_model", _save_rounded, "changed the network's parameters"),
 }
 
 

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from support import submit
 from test_assignments import ROOT, _grade_id, student_notebook
@@ -119,19 +120,90 @@ for p in pids:
 '''
 
 FORGE = '''
-import json, os
-fd = int(os.environ.get("BPCOURSE_RECORD_FD", "-1"))
-line = json.dumps({"check": "relu_prime", "calls": [], "status": "passed", "module": "x"})
-if fd >= 0:
-    os.write(fd, (line + "\\n").encode())
+import json, os, socket, struct
+# Ask the grader, from an ordinary cell, for relu_prime's check, as if its test cell ran.
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(os.environ["BPCOURSE_CHANNEL"])
+head = json.dumps({"op": "check", "name": "relu_prime", "via": "record"}).encode()
+s.sendall(struct.pack(">II", len(head), 0) + head)
+print(s.recv(1000))
+s.close()
 '''
 
 JUNK = '''
-import os
-fd = int(os.environ.get("BPCOURSE_RECORD_FD", "-1"))
-if fd >= 0:
-    os.write(fd, b"\\xff\\xfe garbage\\n" + b"x" * 1000 + b"\\n")
+import os, socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(os.environ["BPCOURSE_CHANNEL"])
+s.sendall(b"\\x00\\x00\\x00\\x05\\x00\\x00\\x00\\x00\\xff\\xfe garbage" + b"x" * 1000)
+s.close()
 '''
+
+# An answer that reaches for an implementation of sigmoid_prime by every route a kernel has
+# (never spelling "bpcourse" in an import); it falls back on the honest bug.
+REACH = '''import importlib
+import os
+import pkgutil
+import sys
+
+HIT = "FO" + "UND"  # the word the test looks for, never spelled out in this source
+
+
+def _found():
+    names = ["bpcourse." + "activ" + "ations", "bpcourse.grading." + "refer" + "ence",
+             "bpcourse.grading." + "checks", "bpcourse.m" + "lp"]
+    for name in names:
+        try:
+            fn = getattr(importlib.import_module(name), "sigmoid_prime", None)
+            if callable(fn):
+                return fn, HIT + " import " + name
+        except Exception:
+            pass
+    for mod in list(sys.modules.values()):
+        fn = getattr(mod, "sigmoid_prime", None)
+        if callable(fn) and getattr(mod, "__name__", "") != "__main__":
+            return fn, HIT + " sys.modules " + mod.__name__
+    pkg = sys.modules.get("bpcourse") or importlib.import_module("bp" + "course")
+    for info in pkgutil.walk_packages(pkg.__path__, "bpcourse."):
+        try:
+            fn = getattr(importlib.import_module(info.name), "sigmoid_prime", None)
+            if callable(fn):
+                return fn, HIT + " pkgutil " + info.name
+        except Exception:
+            pass
+    # The package's files, and its project folder, read by path (not the installed
+    # libraries: an implementation there is not the course's).
+    roots = list(pkg.__path__) + [os.path.dirname(p) for p in pkg.__path__]
+    for root in roots:
+        for dirpath, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in (".venv", "site-packages")]
+            for f in files:
+                if not f.endswith(".py"):
+                    continue
+                try:
+                    with open(os.path.join(dirpath, f), errors="replace") as fh:
+                        src = fh.read()
+                except Exception:
+                    continue
+                if "def sigmoid_prime" in src:
+                    ns = {}
+                    try:
+                        exec(src, ns)
+                        return ns["sigmoid_prime"], HIT + " file " + f
+                    except Exception:
+                        return None, HIT + " source " + f
+    return None, "reached nothing"
+
+
+_fn, _how = _found()
+print(_how)
+
+
+def sigmoid_prime(z):
+    if _fn is not None:
+        return _fn(z)
+    return sigmoid(z)
+'''
+
 
 ALWAYS_EQUAL = '''
 class Yes:
@@ -179,7 +251,9 @@ def corpus(course):
         "deletes-test-cell": ("ps1", _nb(bug=False, drop="test_sigmoid"), 11, "deleted"),
         "fake-grade-cell": ("ps1", _fake_grade_cell(), 13, "unknown to the gradebook"),
         "forges-record": ("ps1", _nb(bug=False, edits=[KINK], cells=[FORGE],
-                                     after="test_bce_with_logits_grad"), 12, "more than once"),
+                                     after="test_bce_with_logits_grad"), 12, "refused"),
+        "reaches-reference": ("ps1", _reaching(), 11, "test_sigmoid_prime"),
+        "lookup-table": ("ps1", _lookup_table(), 12, "test_relu_prime"),
         "reads-secrets": ("ps1", _nb(cells=[_secret_probe(course)], after="test_sigmoid"),
                           11, "test_sigmoid_prime"),
         "os-exit": ("ps1", _nb(cells=["import os\nos._exit(1)"], after="test_relu_prime"),
@@ -204,7 +278,7 @@ def corpus(course):
         "kills-everything": ("ps1", _nb(bug=False, cells=[
             "import os, signal\nos.kill(-1, signal.SIGKILL)"]), 13, "uses kill"),
         "junk-record": ("ps1", _nb(cells=[JUNK], after="test_sigmoid"), 11,
-                        "not records"),
+                        "junk on the grading channel"),
         "rich-flood": ("ps1", _nb(cells=[
             "from IPython.display import HTML, Image, display\n"
             "display(HTML('<b>' + 'x' * 300_000 + '</b>'))\n"
@@ -215,6 +289,56 @@ def corpus(course):
         "release": ("ps1", nbformat.read(ROOT / "assignments/ps1/ps1.ipynb", as_version=4), 0,
                     "not written"),
     }
+
+
+def _reaching():
+    nb = _nb(bug=False)
+    (cell,) = [c for c in nb.cells if _grade_id(c) == "sigmoid_prime"]
+    cell.source = REACH
+    return nb
+
+
+def _relu_prime_table():
+    """The answers of relu_prime for the check's public inputs, as a student computes
+    them at home: {input bytes (hex): output bytes (hex)}."""
+    from bpcourse.grading import checks, reference
+
+    table = {}
+
+    def spy(z):
+        out = reference.relu_prime(z)
+        table[np.asarray(z).tobytes().hex()] = (out.tobytes().hex(), list(out.shape))
+        return out
+
+    checks.run("relu_prime", spy)
+    return table
+
+
+def _lookup_table():
+    """relu_prime with the kink bug, plus a table of the hidden check's public answers."""
+    table = _relu_prime_table()
+    src = (f"_TABLE = {table!r}\n\n\ndef relu_prime(z):\n"
+           "    z = np.asarray(z)\n"
+           "    if z.tobytes().hex() in _TABLE:\n"
+           "        data, shape = _TABLE[z.tobytes().hex()]\n"
+           "        return np.frombuffer(bytes.fromhex(data)).reshape(shape)\n"
+           "    return (np.asarray(z) >= 0).astype(float)\n")
+    nb = _nb(bug=False)
+    (cell,) = [c for c in nb.cells if _grade_id(c) == "relu_prime"]
+    cell.source = src
+    return nb
+
+
+def test_the_lookup_table_would_pass_on_the_public_inputs():
+    """The lookup-table submission is a real attack: at home it passes the hidden check."""
+    from bpcourse.grading import checks
+
+    (cell,) = [c for c in _lookup_table().cells if _grade_id(c) == "relu_prime"]
+    ns = {"np": np}
+    exec(cell.source, ns)
+    checks.run("relu_prime", ns["relu_prime"])  # raises if it fails
+    with pytest.raises(AssertionError):  # and its fallback is the kink bug
+        checks.run("relu_prime", lambda z: (np.asarray(z) >= 0).astype(float))
 
 
 def _edited_test_cell():
@@ -236,8 +360,8 @@ def _fake_grade_cell():
     return nb
 
 
-# Patched comparisons also change the course of the checks in the kernel, so some recorded
-# runs no longer replay: those behaviours score 0 too (less than the honest score).
+# Patched comparisons in the kernel may break the student's own functions (np.allclose
+# always true), so those behaviours may score less than the honest score.
 # The OOM killer may pick the kernel itself rather than a child of the fork.
 LOWER_OK = {"patch-numpy", "fork-allocates"}
 HONEST = {("solution", "ps1"): 13, ("solution", "ps3"): 13, ("solution", "ps2"): 9}
@@ -386,7 +510,7 @@ def test_hostile_submission_earns_no_more_than_its_honest_score(hostile, student
     assert words in line, line
     nb = json.loads((course / "_grading" / "autograded" / student / a / f"{a}.ipynb").read_text())
     printed = json.dumps([c.get("outputs", []) for c in nb["cells"]])
-    assert "LEAK" not in printed and "WROTE" not in printed
+    assert "LEAK" not in printed and "WROTE" not in printed and "FOUND" not in printed
     html = (course / "_grading" / "feedback" / student / a / f"{a}.html").read_text()
     for secret in ("BEGIN HIDDEN TESTS", "record(", "check_sigmoid", "bpcourse/grading"):
         assert secret not in html, f"{secret!r} in the feedback of {student}"
@@ -407,6 +531,14 @@ def test_nothing_outside_the_scratch_folder_changed(hostile):
     probe = (course / "_grading" / "autograded" / "reads-secrets" / "ps1"
              / "ps1.ipynb").read_text()
     assert "blocked read" in probe and "blocked write" in probe and "hidden" in probe
+
+
+def test_no_route_in_the_kernel_reaches_an_implementation(hostile):
+    """Every route the reaching answer tries (computed imports, sys.modules, pkgutil, the
+    package's files by path) finds nothing: the kernel's bpcourse is the ps1 view."""
+    course = hostile[0]
+    nb = (course / "_grading" / "autograded" / "reaches-reference" / "ps1" / "ps1.ipynb")
+    assert "reached nothing" in nb.read_text()
 
 
 def test_no_process_of_a_grading_user_survives(hostile):

@@ -4,22 +4,23 @@ Each fixture is a few cells built here with the metadata nbgrader gives them; th
 autograde of real submissions is in test_assignments.py and test_grading_adversarial.py.
 """
 
-import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from bpcourse.grading import driver, reference
+from bpcourse.grading.channel import Channel, Verdict
+from bpcourse.grading.kernel import CHANNEL, explain, record
 from bpcourse.grading.preprocessors import (
     GraderVerdict,
     GuardCells,
     SandboxedExecute,
     StripHiddenTests,
 )
-from bpcourse.grading.replay import explain, read_records, record
 
 
 def _code(src, grade_id=None, *, kind=None, points=None, outputs=()):
@@ -48,17 +49,22 @@ def _error(ename, evalue):
 
 # -- GraderVerdict -----------------------------------------------------------------------
 @pytest.fixture
-def decided(tmp_path, monkeypatch):
+def decided(monkeypatch):
     """A ps1-like notebook after its kernel ran: what the verdict makes of each test cell."""
-    path = tmp_path / "record.jsonl"
-    monkeypatch.setenv("BPCOURSE_RECORD_PATH", str(path))
-    # Functions of this module, like a student's (the reference's own would score 0).
+    folder = tempfile.mkdtemp(prefix="chan-")
+    ch = Channel(os.path.join(folder, "channel.sock"), key="0" * 64)
+    monkeypatch.setenv(CHANNEL, ch.path)
+    ch.cell = "test_relu"
     record("relu", lambda z: reference.relu(z))  # the hidden tests of an honest relu
+    ch.cell = "test_sigmoid_prime"
     record("sigmoid_prime", lambda z: reference.sigmoid(z))  # ... of one returning sigma
+    ch.cell = "test_relu_prime"
     with pytest.raises(AssertionError):  # a visible test of relu_prime fails
         with explain("relu_prime", reference.relu):
             raise AssertionError("relu_prime([-2, 3]) should be [0, 1]")
-    monkeypatch.delenv("BPCOURSE_RECORD_PATH")
+    ch.close()
+    os.rmdir(folder)
+    monkeypatch.delenv(CHANNEL)
     nb = _notebook(
         _code("def relu(z): ...", "relu", kind="answer"),
         _code("record('relu', relu)", "test_relu", kind="test", points=1),
@@ -68,10 +74,10 @@ def decided(tmp_path, monkeypatch):
               outputs=[_error("CheckFailed", "relu_prime([-2, 3]) should be [0, 1]")]),
         _code("...", "test_tanh", kind="test", points=1,
               outputs=[_error("CellTimeoutError", "")]),
-        _code("...", "test_tanh_prime", kind="test", points=1),  # its record never came
+        _code("...", "test_tanh_prime", kind="test", points=1),  # its check never ran
         _code("...", "test_not_a_behaviour", kind="test", points=1),
     )
-    resources = {"bpcourse": {"record": str(path), "cells": {4: "timeout"}}}
+    resources = {"bpcourse": {"verdicts": ch.verdicts, "cells": {4: "timeout"}}}
     nb, _ = GraderVerdict().preprocess(nb, resources)
     return nb
 
@@ -82,8 +88,8 @@ def test_verdict_fields_per_test_cell(decided):
     assert got == {
         "test_relu": ("passed", None),
         "test_sigmoid_prime": ("failed", "sigmoid_itself"),
-        # The mistake of a failed visible test comes from the grader's replay of the
-        # diagnosis the kernel recorded, not from the kernel's message.
+        # The mistake of a failed visible test comes from the grader's own check of the
+        # function (the diagnosis), not from the kernel's message.
         "test_relu_prime": ("failed", "activation_as_input"),
         "test_tanh": ("timeout", None),
         "test_tanh_prime": ("no_result", None),
@@ -107,16 +113,12 @@ def test_summary_reads_the_fields(decided, tmp_path):
         "test_tanh_prime: no result (the hidden tests did not run to the end)"]
 
 
-def test_a_record_twice_is_not_trusted(tmp_path):
-    path = tmp_path / "record.jsonl"
-    line = json.dumps({"check": "relu", "via": "record", "calls": [], "status": "passed"})
-    path.write_text(line + "\n" + line + "\n")
+def test_a_check_whose_results_never_came_back_has_no_result():
     nb = _notebook(_code("...", "test_relu", kind="test", points=1))
-    nb, _ = GraderVerdict().preprocess(nb, {"bpcourse": {"record": str(path)}})
-    meta = nb.metadata["bpcourse_grading"]
-    assert meta["cells"]["test_relu"]["outcome"] == "tampering"
-    assert any("more than once" in e for e in meta["events"])
-    assert read_records(path) == {"relu": None}
+    broken = Verdict(False, "the check did not get its results back", outcome="broken")
+    nb, _ = GraderVerdict().preprocess(nb, {"bpcourse": {"verdicts": {
+        ("relu", "record"): broken}}})
+    assert nb.metadata["bpcourse_grading"]["cells"]["test_relu"]["outcome"] == "no_result"
 
 
 # -- GuardCells --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ The instructor writes each assignment as a MyST markdown notebook,
 
 from .checks import CHECKS, CheckFailed, run
 from .contract import BEHAVIOURS, MISTAKES
-from .replay import diagnose, explain, record
+from .kernel import diagnose, explain, record
 
 __all__ = ["BEHAVIOURS", "CHECKS", "MISTAKES", "CheckFailed", "diagnose", "explain",
            "record", "run"]

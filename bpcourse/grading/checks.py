@@ -14,31 +14,71 @@ costs that helper's points only.
 
 import contextlib
 import copy
+import hashlib
+import hmac
 import json
 import math
 import os
 import tempfile
+import threading
 import time
 
 import numpy as np
 
 from . import reference as ref
 from .contract import BEHAVIOURS, MISTAKES
+from .kernel import CheckFailed
 
-__all__ = ["CHECKS", "CheckFailed", "isolated", "run"]
+__all__ = ["CHECKS", "CheckFailed", "isolated", "keyed", "run", "saying"]
+
+# -- inputs drawn at grading time --------------------------------------------------------
+# Every check draws its inputs from seeded generators. Outside grading the seeds are the
+# public numbers written below (a student's own run, the tests); while the grader runs a
+# check under ``keyed(key)``, each seed is derived from the course's secret key and the
+# behaviour's name, so the inputs exist nowhere before the check sends them, and the same
+# submission graded twice with the same key meets the same inputs.
+_local = threading.local()
 
 
-class CheckFailed(AssertionError):
-    """A check of a student's function failed; the message says why.
+@contextlib.contextmanager
+def keyed(key):
+    """Within the block (in this thread), checks draw their inputs from ``key``."""
+    old = getattr(_local, "key", None)
+    _local.key = key
+    try:
+        yield
+    finally:
+        _local.key = old
 
-    ``mistake`` names the common mistake recognised (a key of ``MISTAKES``) or is None;
-    ``outcome`` is "failed", or "not_written" for a function that still raises
-    NotImplementedError. Both travel as fields to the grader's summary.
-    """
 
-    def __init__(self, message, mistake=None, outcome="failed"):
-        super().__init__(message)
-        self.mistake, self.outcome = mistake, outcome
+def _seed(n):
+    key = getattr(_local, "key", None)
+    if not key:
+        return n
+    msg = f"{getattr(_local, 'behaviour', '')}:{n}".encode()
+    return int.from_bytes(hmac.new(str(key).encode(), msg, hashlib.sha256).digest()[:16], "big")
+
+
+def _rng(n):
+    return np.random.default_rng(_seed(n))
+
+
+@contextlib.contextmanager
+def saying(out):
+    """Within the block (in this thread), what the checks say goes to ``out``."""
+    old = getattr(_local, "say", None)
+    _local.say = out
+    try:
+        yield
+    finally:
+        _local.say = old
+
+
+def _say(text):
+    # Printed, not returned: nbgrader would take a number output as a partial score.
+    out = getattr(_local, "say", None)
+    print(text, file=out) if out is not None else print(text)
+
 
 
 TOL = {"rtol": 1e-6, "atol": 1e-10}
@@ -200,15 +240,21 @@ def _check_dtype(what, got, want="float"):
 
 
 # -- ps1 -------------------------------------------------------------------------------
+def _among(rng, edge, scale):
+    """The edge values where mistakes show, in an order and among values drawn from rng:
+    the same edge cases every time, never the same array twice across keys."""
+    return rng.permutation(np.concatenate([edge, scale * rng.standard_normal(3)]))
+
+
 def _zs(seed=0):
     """Pre-activations of several shapes, with exact zeros and saturated values."""
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     return [
         rng.standard_normal(7),
         3 * rng.standard_normal((4, 5)),
         rng.standard_normal((2, 3, 2)),
-        np.array([[-1000.0, -40.0, -1.0, 0.0, 1.0, 40.0, 1000.0]]),
-        np.array([0.0, -0.0, 1e-12, -1e-12]),
+        _among(rng, [-1000.0, -40.0, -1.0, 0.0, 1.0, 40.0, 1000.0], 5)[None, :],
+        _among(rng, [0.0, -0.0, 1e-12, -1e-12], 1e-6),
     ]
 
 
@@ -274,12 +320,15 @@ def check_tanh_prime(fn):
 
 
 def _bce_cases(seed=0, saturated=False):
-    rng = np.random.default_rng(seed)
-    if saturated:
-        return [
-            (np.array([1000.0, -1000.0, 800.0, -800.0]), np.array([0.0, 1.0, 1.0, 0.0])),
-            (np.array([50.0, -50.0, 0.0]), np.array([0.0, 1.0, 1.0])),
-        ]
+    rng = _rng(seed)
+    if saturated:  # logits on the wrong side by hundreds, in an order drawn from rng
+        cases = []
+        for a, y in [([1000.0, -1000.0, 800.0, -800.0], [0.0, 1.0, 1.0, 0.0]),
+                     ([50.0, -50.0, 0.0], [0.0, 1.0, 1.0])]:
+            order = rng.permutation(len(a))
+            shift = rng.uniform(0, 20) * np.sign(a)  # further out, never back in
+            cases.append((np.array(a)[order] + shift[order], np.array(y)[order]))
+        return cases
     cases = []
     for n in (1, 5, 32):
         a = 2 * rng.standard_normal(n)
@@ -335,7 +384,7 @@ def check_bce_with_logits_grad(fn):
 def check_dense_forward(fn):
     """dense_forward: Z = A_prev @ W + b for square and non-square W and several batches."""
     __tracebackhide__ = True
-    rng = np.random.default_rng(1)
+    rng = _rng(1)
     for n, n_in, n_out in [(3, 4, 4), (5, 3, 4), (1, 6, 2), (8, 2, 7)]:
         A, W, b = (rng.standard_normal((n, n_in)), rng.standard_normal((n_in, n_out)),
                    rng.standard_normal(n_out))
@@ -348,7 +397,7 @@ def check_dense_forward(fn):
 
 
 def _softmax_cases(seed=2):
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     return [
         rng.standard_normal((4, 3)),
         2 * rng.standard_normal((3, 3)),
@@ -380,9 +429,11 @@ def check_softmax(fn):
 def check_softmax_stable(fn):
     """softmax: finite and exact for large logits, and for rows hundreds apart in a batch."""
     __tracebackhide__ = True
+    rng = _rng(10)
     for z in ([1000.0, 999.0, 0.0], [-1000.0, -1001.0, -999.0], [710.0, 710.0], [0.0, 800.0],
               [-800.0, -801.0, -805.0]):
-        Z = np.array([z])
+        # Large logits, shifted and ordered by rng: as large, never the same twice.
+        Z = rng.permutation(np.array(z) + np.sign(np.sum(z)) * rng.uniform(0, 10))[None, :]
         what = f"softmax(Z) for Z = {Z.tolist()}"
         got = _call(what, fn, Z)
         _compare(what, got, ref.softmax(Z))
@@ -407,7 +458,7 @@ def check_softmax_stable(fn):
 
 
 def _mlp_cases(seed=3):
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     cases = []
     for sizes, n, g in [([4, 3], 5, ref.relu), ([5, 4, 3], 6, ref.relu),
                         ([3, 6, 4, 2], 2, ref.tanh), ([6, 5, 3], 1, ref.sigmoid)]:
@@ -457,7 +508,7 @@ def check_mlp_forward_cache(fn):
 
 # -- ps3 -------------------------------------------------------------------------------
 def _dense_backward_cases(seed=4):
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     out = []
     for n, n_in, n_out in [(4, 3, 3), (5, 3, 4), (1, 2, 6), (7, 6, 2)]:
         out.append((rng.standard_normal((n, n_out)) / n, rng.standard_normal((n, n_in)),
@@ -512,7 +563,7 @@ def check_dense_backward_dA_prev(fn):
 
 def _check_activation_backward(name, fn, reference, variants):
     __tracebackhide__ = True
-    rng = np.random.default_rng(5)
+    rng = _rng(5)
     for shape in [(4, 3), (1, 5), (6, 2)]:
         dA, Z = rng.standard_normal(shape), 2 * rng.standard_normal(shape)
         Z[0, 0] = 0.0
@@ -546,7 +597,7 @@ def check_tanh_backward(fn):
 def check_softmax_cross_entropy_backward(fn):
     """softmax_cross_entropy_backward: dZ = dL/dZ of the mean cross-entropy."""
     __tracebackhide__ = True
-    rng = np.random.default_rng(6)
+    rng = _rng(6)
     for n, k in [(4, 3), (1, 5), (10, 10), (7, 2)]:
         P = ref.softmax(rng.standard_normal((n, k)))
         Y = np.eye(k)[rng.integers(0, k, n)]
@@ -562,7 +613,7 @@ def check_softmax_cross_entropy_backward(fn):
 def check_mlp_backward(fn):
     """mlp_backward: every gradient of a 1- to 3-layer MLP equals bpcourse's backward pass."""
     __tracebackhide__ = True
-    rng = np.random.default_rng(7)
+    rng = _rng(7)
     for X, params, g in _mlp_cases():
         name = ref.G_NAMES[g]
         k = params[f"W{ref.n_layers(params)}"].shape[1]
@@ -593,7 +644,7 @@ def check_mlp_backward(fn):
 def check_sgd_step(fn):
     """sgd_step: theta <- theta - lr * g for every parameter, in place; grads untouched."""
     __tracebackhide__ = True
-    rng = np.random.default_rng(8)
+    rng = _rng(8)
     for sizes, lr in [([3, 2], 0.1), ([4, 5, 3], 0.5), ([2, 2, 2, 2], 1e-3)]:
         params = ref.random_params(sizes, rng)
         grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
@@ -653,7 +704,7 @@ def check_minibatches_cover(fn):
     for n, bs in [(10, 3), (12, 4), (5, 8), (1, 1)]:
         X, Y = _minibatch_data(n)
         what = f"minibatches with {n} examples and batch_size {bs}"
-        batches = _batches(what, fn, X, Y, bs, np.random.default_rng(0))
+        batches = _batches(what, fn, X, Y, bs, _rng(0))
         sizes = [len(b[0]) for b in batches]
         want = [bs] * (n // bs) + ([n % bs] if n % bs else [])
         if sum(sizes) == bs * (n // bs) and n % bs:
@@ -681,14 +732,14 @@ def check_minibatches_shuffled(fn):
     def order(rng):
         return np.concatenate([b[0][:, 0] / 3 for b in _batches(what, fn, X, Y, 10, rng)])
 
-    rng = np.random.default_rng(0)
+    rng = _rng(0)
     first, second = order(rng), order(rng)
     if np.array_equal(first, np.arange(50)):
         _fail(what, "the examples come in their original order: shuffle them every epoch.")
     if np.array_equal(first, second):
         _fail(what, "two epochs with the same rng gave the same order: draw a new "
                     "permutation on each call, from the rng argument.")
-    if not np.array_equal(order(np.random.default_rng(0)), first):
+    if not np.array_equal(order(_rng(0)), first):
         _fail(what, "the same seed gave a different order: use the rng argument for all "
                     "randomness (not np.random or a new generator).")
 
@@ -697,10 +748,16 @@ TRAIN_TARGET = 0.90  # validation accuracy the training check asks for
 
 
 def _mnist_subset():
+    """10,000 training and 2,000 validation images, disguised by rng: the pixels in
+    another order and the classes renamed, the same for both. Learning works as well on
+    them, but a network trained beforehand (weights looked up, not learned) fails."""
     from ..mnist import load_mnist
 
     (X, y), (Xv, yv), _ = load_mnist(progress=False)
-    return (X[:10000], y[:10000]), (Xv[:2000], yv[:2000])
+    rng = _rng(11)
+    pixels, classes = rng.permutation(X.shape[1]), rng.permutation(10)
+    return ((X[:10000][:, pixels], classes[y[:10000]]),
+            (Xv[:2000][:, pixels], classes[yv[:2000]]))
 
 
 def check_train(fn, epochs=3, budget=60.0):
@@ -710,13 +767,13 @@ def check_train(fn, epochs=3, budget=60.0):
 
     (X, y), (Xv, yv) = _mnist_subset()
     Y = np.eye(10, dtype=X.dtype)[y]
-    net = MLP([784, 64, 10], activation="relu", output="softmax", loss="cross_entropy", seed=0,
-              dtype=X.dtype)
+    net = MLP([784, 64, 10], activation="relu", output="softmax", loss="cross_entropy",
+              seed=_seed(0), dtype=X.dtype)
     w0 = net.params["W1"].copy()
     what = f"train on 10,000 MNIST images for {epochs} epochs (batch_size 32, lr 0.2)"
     t0 = time.perf_counter()
     hist = _call(what, fn, net, X, Y, epochs, 32, 0.2, 0, check_inplace=False)
-    # When the run is recorded and replayed, the recorded duration of the call counts.
+    # When the function runs in the student's kernel, the duration measured there counts.
     seconds = getattr(fn, "elapsed", None)
     if not isinstance(seconds, float):
         seconds = time.perf_counter() - t0
@@ -741,8 +798,7 @@ def check_train(fn, epochs=3, budget=60.0):
     if seconds > budget:
         _fail(what, f"training took {seconds:.0f} s, more than the {budget:.0f} s allowed: "
                     "work on whole batches with matrix products, not example by example.")
-    # Printed, not returned: nbgrader would take a number output as a partial score.
-    print(f"validation accuracy {acc:.3f} (target {TRAIN_TARGET}), {seconds:.1f} s")
+    _say(f"validation accuracy {acc:.3f} (target {TRAIN_TARGET}), {seconds:.1f} s")
 
 
 def check_save_model(fn):
@@ -753,12 +809,15 @@ def check_save_model(fn):
 
     for sizes, act, dtype in [([4, 3, 2], "relu", "float64"), ([5, 2], "tanh", "float32"),
                               ([3, 4, 4, 3], "sigmoid", "float64")]:
-        net = MLP(sizes, activation=act, output="softmax", loss="cross_entropy", seed=1,
+        net = MLP(sizes, activation=act, output="softmax", loss="cross_entropy", seed=_seed(1),
                   dtype=dtype)
         what = f"save_model for MLP({sizes}, activation={act!r}, dtype={dtype!r})"
+        saved = {k: v.copy() for k, v in net.params.items()}  # the network as it was
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.json")
             _call(what, fn, net, path, check_inplace=False)
+            if not _same(net.params, saved):
+                _fail(what, "saving changed the network's parameters.", "in_place")
             if not os.path.exists(path):
                 _fail(what, "no file was written at the path given.")
             try:
@@ -771,7 +830,7 @@ def check_save_model(fn):
                 _fail(what, f"bpcourse.load_json cannot read the file: {err}")
         if back.sizes != net.sizes or back.activation != net.activation:
             _fail(what, f"read back as {back!r}: the architecture was not saved faithfully.")
-        for k, v in net.params.items():
+        for k, v in saved.items():
             if not np.array_equal(back.params[k].astype(v.dtype), v):
                 _fail(what, f"parameter {k!r} does not read back exactly: write every value "
                             "with full precision (a float's repr round-trips exactly).")
@@ -787,5 +846,10 @@ def run(name, fn, ns=None):
     behaviour are the reference ones while the check runs, then the student's again.
     """
     __tracebackhide__ = True
-    with isolated(name, ns):
-        CHECKS[name](fn)
+    old = getattr(_local, "behaviour", None)
+    _local.behaviour = name
+    try:
+        with isolated(name, ns):
+            CHECKS[name](fn)
+    finally:
+        _local.behaviour = old

@@ -6,13 +6,13 @@ is worth, which reference helpers replace the student's own while the check runs
 bug in ``softmax`` costs the softmax cells only; a behaviour with such helpers needs the
 notebook's namespace, ``ns=globals()``), and which common mistakes (``MISTAKES``) its
 failures can name. Everything that grades reads this table: the test cells
-(``record(name, fn)``), the checks, the record/replay, the grading preprocessors, the
+(``record(name, fn)``), the checks, the grading channel, the grading preprocessors, the
 driver's summary and the tests. Nothing derives a behaviour's facts from its name.
 """
 
 from dataclasses import dataclass
 
-__all__ = ["BEHAVIOURS", "CELL_SECONDS", "MISTAKES", "Behaviour", "by_cell",
+__all__ = ["BEHAVIOURS", "CELL_SECONDS", "MISTAKES", "TOOLS", "Behaviour", "by_cell",
            "notebook_seconds", "submission_seconds"]
 
 # -- limits ---------------------------------------------------------------------------
@@ -186,7 +186,7 @@ BEHAVIOURS = {b.name: b for b in [
        "3 epochs on 10,000 MNIST images reach 90% validation accuracy",
        isolates=("sgd_step", "minibatches"), generic=_CALL),
     _b("save_model", "ps4", "save_model", 2, "bpcourse.load_json reads the file back exactly",
-       generic=_CALL),
+       "in_place", generic=_CALL),
 ]}
 
 _BY_CELL = {b.cell: b for b in BEHAVIOURS.values()}
@@ -195,3 +195,17 @@ _BY_CELL = {b.cell: b for b in BEHAVIOURS.values()}
 def by_cell(grade_id):
     """The behaviour a test cell grades, or None for a cell that is not one of them."""
     return _BY_CELL.get(grade_id)
+
+
+# -- what each assignment hands out ------------------------------------------------------
+# The package's modules a graded kernel may import, per assignment: module -> the names it
+# hands out (None: all of it). The sandbox mounts only these (``view.py``), cut to the
+# definitions they need, with what they import, so nothing that implements a function the
+# assignment grades is in reach; ``view.files`` refuses a table that would show one.
+TOOLS = {
+    "ps1": {},
+    "ps2": {"activations": ("relu", "sigmoid", "tanh")},  # problem set 1, as a package
+    "ps3": {"activations": None, "gradcheck": None},
+    "ps4": {"mlp": ("MLP",), "mnist": ("load_mnist",), "io": ("load_json",),
+            "datasets": None},
+}

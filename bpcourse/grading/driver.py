@@ -23,6 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .channel import KEY_FILE, course_key, key_id
 from .contract import CELL_SECONDS, submission_seconds
 
 GRADING = "_grading"
@@ -346,6 +347,8 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
     logdir = course / GRADING / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
     os.chmod(course / GRADING, 0o700)  # submissions, grades and feedback: the grader's only
+    # The hidden checks' inputs are drawn from this key at grading time (channel.py).
+    key = course_key(course / GRADING / KEY_FILE)
     unknown = sorted(set(names) - set(assignments(course)))
     if unknown:
         say(f"warning: no source notebook for {', '.join(unknown)}: those are skipped")
@@ -380,11 +383,12 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
     t_start = time.perf_counter()
     if before:
         say(f"{len(before)} submission(s) graded before (FORCE=1 regrades them)")
-    say(f"autograding {len(new)} submission(s) of {len(names)} assignment(s)")
+    say(f"autograding {len(new)} submission(s) of {len(names)} assignment(s); hidden-test "
+        f"inputs drawn from course key {key_id(key)} ({GRADING}/{KEY_FILE}: keep it private)")
     timings = {}  # (student, assignment): (seconds in the worker, seconds to store)
     unsandboxed = {}  # worker name: why it graded without the sandbox
     if new:
-        _grade_on_dask(course, {p: handed[p] for p in new}, timeout, workers, scheduler,
+        _grade_on_dask(course, {p: handed[p] for p in new}, key, timeout, workers, scheduler,
                        notes, timings, unsandboxed, say, quiet, t_start)
     if before:
         say("refreshing the feedback of submissions graded before")
@@ -491,7 +495,7 @@ def _cluster(workers, scheduler, n_tasks):
     return Client(cluster), cluster
 
 
-def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, timings, unsandboxed,
+def _grade_on_dask(course, todo, key, timeout, workers, scheduler, notes, timings, unsandboxed,
                    say, quiet, t_start):
     import uuid
 
@@ -505,7 +509,7 @@ def _grade_on_dask(course, todo, timeout, workers, scheduler, notes, timings, un
             client.register_plugin(tasks.SlotPlugin(
                 (course / "nbgrader_config.py").read_text(),
                 (course / GRADING / "gradebook.db").read_bytes(), course,
-                tasks.environment()))
+                tasks.environment(), key))
         except Exception:  # noqa: BLE001 - a worker that cannot load it is refused below
             pass
         accepted = _accepted(client, say, unsandboxed)

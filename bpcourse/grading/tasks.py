@@ -105,7 +105,8 @@ def differences(mine, theirs):
 class Slot:
     """A private grading folder, a sandbox slot and an nbgrader API, for one process."""
 
-    def __init__(self, config, gradebook, course_root):
+    def __init__(self, config, gradebook, course_root, key=""):
+        self.key = key  # the course's secret: the checks' inputs are drawn from it
         self.dir = Path(tempfile.mkdtemp(prefix="bpcourse-slot-"))
         (self.dir / GRADING).mkdir()
         (self.dir / "nbgrader_config.py").write_text(config)
@@ -124,6 +125,8 @@ class Slot:
             config = PyFileConfigLoader("nbgrader_config.py", path=str(self.dir)).load_config()
             if timeout:
                 config.ExecutePreprocessor.timeout = int(timeout)
+            if self.key:
+                config.SandboxedExecute.grading_key = self.key
             self._apis[timeout] = NbGraderAPI(config=config)
         return self._apis[timeout]
 
@@ -202,15 +205,15 @@ class SlotPlugin(WorkerPlugin):
 
     name = PLUGIN
 
-    def __init__(self, config, gradebook, course_root, client_env):
-        self.config, self.gradebook = config, gradebook
+    def __init__(self, config, gradebook, course_root, client_env, key=""):
+        self.config, self.gradebook, self.key = config, gradebook, key
         self.course_root, self.client_env = str(course_root), client_env
         self.slot, self.refused = None, ""
 
     def setup(self, worker):
         self.refused = differences(self.client_env, environment())
         if not self.refused:
-            self.slot = Slot(self.config, self.gradebook, self.course_root)
+            self.slot = Slot(self.config, self.gradebook, self.course_root, self.key)
 
     def teardown(self, worker):
         if self.slot is not None:

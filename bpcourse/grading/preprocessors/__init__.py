@@ -7,7 +7,7 @@ guard.py         sanitize: test cells and metadata as released (``GuardCells``)
 execute.py       autograde: the kernel in the sandbox, caps on time, memory, output
                  (``SandboxedExecute``)
 static_rules.py  teaching rules on the answer cells' source (``analyse``)
-verdict.py       autograde: scores from the grader's own replay, feedback without hidden
+verdict.py       autograde: scores from the grader's own checks, feedback without hidden
                  code (``GraderVerdict``, ``StripHiddenTests``)
 
 What happened (timeout, crash, memory limit, tampering) is stored in the autograded

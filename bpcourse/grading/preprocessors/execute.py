@@ -18,11 +18,13 @@ import time
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 from nbgrader.preprocessors.execute import Execute
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
-from .. import sandbox
+from .. import sandbox, view
+from ..channel import Channel, course_key
 from ..contract import CELL_SECONDS, notebook_seconds
-from .cells import error_output
+from ..kernel import CHANNEL
+from .cells import error_output, is_test, meta
 
 try:
     from jupyter_client.manager import AsyncKernelManager
@@ -104,6 +106,11 @@ class SandboxedExecute(Execute):
     scratch_mb = Integer(256, help="size of the kernel's /tmp scratch tmpfs (MB)").tag(
         config=True)
     max_output = Integer(100_000, help="characters of output kept per cell").tag(config=True)
+    grading_key = Unicode("", help="the course's secret key (hex): the hidden checks' inputs "
+                          "are drawn from it (make grade passes it; else key_file)").tag(
+        config=True)
+    key_file = Unicode("", help="the file holding the course's secret key, made on first "
+                       "use").tag(config=True)
 
     def _conf(self, workdir):
         """What the kernel manager and the sandbox need for one notebook (plain data).
@@ -144,6 +151,16 @@ class SandboxedExecute(Execute):
         workdir = tempfile.mkdtemp(prefix="bpcourse-grading-")
         info["workdir"] = workdir
         self._sandbox = conf = self._conf(workdir)
+        # The grader's end of the grading channel: every test cell's check runs here.
+        key = self.grading_key or (course_key(self.key_file) if self.key_file else "")
+        self._channel = Channel(os.path.join(conf["channel_dir"], "grader.sock"), key)
+        conf["env"][CHANNEL] = self._channel.path
+        if conf["enabled"]:  # the kernel sees the assignment's tools, not the package
+            assignment = resources.get("nbgrader", {}).get("assignment")
+            package = os.path.dirname(os.path.dirname(os.path.dirname(
+                os.path.realpath(__file__))))
+            conf["binds"].append([str(view.build(assignment, os.path.join(workdir, "view"))),
+                                  package])
         info["record"] = conf["record"]
         if not conf["enabled"]:
             self._events.append(f"warning: no sandbox ({conf['why']}): the student's code ran "
@@ -181,6 +198,9 @@ class SandboxedExecute(Execute):
         finally:
             if conf.get("uid"):
                 sandbox.kill_user(conf["uid"])
+            self._channel.close()  # a check still waiting on a dead kernel ends here
+            info["verdicts"] = self._channel.verdicts
+            self._events.extend(self._channel.events)
             kills = sandbox.oom_kills(conf.get("cgroups", []))
             if kills:
                 self._events.append(f"memory limit: the kernel's processes went past "
@@ -253,6 +273,8 @@ class SandboxedExecute(Execute):
             self._states[index] = "not_run"
             return cell, resources
         self._ran, self._index = True, index
+        # The grading channel accepts a check only from the test cell that is running.
+        self._channel.cell = meta(cell).get("grade_id") if is_test(cell) else None
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:

@@ -1,9 +1,10 @@
 """Autograde step: every test cell decided in the grader's process; feedback without hidden code.
 
-``GraderVerdict`` replays the recorded calls of each test cell's check (``replay.py``),
-applies the static rules (``static_rules.py``), and rewrites the cell's outputs as the
-teaching message alone (no traceback, no hidden code). nbgrader's ``SaveAutoGrades`` turns
-the outputs into scores as usual; ``StripHiddenTests`` (last, after the checksums) removes
+``GraderVerdict`` takes each test cell's verdict from the checks the grader ran itself
+over the grading channel (``channel.py``, while the notebook executed), applies the
+static rules (``static_rules.py``), and rewrites the cell's outputs as the teaching
+message alone (no traceback, no hidden code). nbgrader's ``SaveAutoGrades`` turns the
+outputs into scores as usual; ``StripHiddenTests`` (last, after the checksums) removes
 the hidden tests from the source the student gets back.
 """
 
@@ -14,28 +15,24 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ..contract import by_cell
-from ..replay import channel_problems, read_records, replay
 from .cells import error_output, is_test, meta, strip_hidden
 from .static_rules import analyse
 
 
 class GraderVerdict(NbGraderPreprocessor):
-    """Decide every test cell in the grader's process, from the recorded calls.
+    """Decide every test cell in the grader's process, from the grader's own checks.
 
     Each test cell's outputs become the teaching message alone, and its verdict is stored
     as fields in ``bpcourse_grading.cells[grade_id]``: ``outcome`` (passed, failed,
-    not_written, error, timeout, crashed, not_run, not_graded, no_result, tampering),
-    ``mistake`` (a key of MISTAKES or None) and ``detail`` (a line for the summary).
+    not_written, error, timeout, crashed, not_run, not_graded, no_result), ``mistake`` (a
+    key of MISTAKES or None) and ``detail`` (a line for the summary).
     """
 
     def preprocess(self, nb, resources):
         info = resources.get("bpcourse", {})
         noted = nb.metadata.get("bpcourse_grading") or {}
         events = list(noted.get("events", [])) + list(info.get("events", []))
-        path = info.get("record")
-        records = read_records(path) if path else {}
-        diagnoses = read_records(path, via="explain") if path else {}
-        events += channel_problems(path) if path else []
+        checked = info.get("verdicts", {})  # (behaviour, "record" | "explain") -> Verdict
         states = info.get("cells", {})
         tests = [(i, c, by_cell(meta(c).get("grade_id"))) for i, c in enumerate(nb.cells)
                  if is_test(c)]
@@ -44,8 +41,7 @@ class GraderVerdict(NbGraderPreprocessor):
         events += static_events
         verdicts = {}
         for index, cell, b in tests:
-            v, printed = self._decide(b, cell, states.get(index), flags, records, diagnoses,
-                                      events)
+            v, printed = self._decide(b, cell, states.get(index), flags, checked)
             outs = []
             if printed:
                 outs.append(NotebookNode(output_type="stream", name="stdout",
@@ -62,8 +58,8 @@ class GraderVerdict(NbGraderPreprocessor):
         return nb, resources
 
     @staticmethod
-    def _decide(b, cell, state, flags, records, diagnoses, events):
-        """The verdict of one test cell (fields) and what its check printed."""
+    def _decide(b, cell, state, flags, checked):
+        """The verdict of one test cell (fields) and what its check said."""
 
         def verdict(outcome, ename, message, mistake=None, detail=None):
             first = message.strip().splitlines()[0] if message.strip() else ename
@@ -82,40 +78,19 @@ class GraderVerdict(NbGraderPreprocessor):
                 return verdict(state, ename, message, detail={
                     "timeout": "timed out (cut off)", "crashed": "the kernel died here",
                     "not_run": "not run (an earlier cell stopped the kernel)"}[state])
-            # A visible test failed: the mistake, if any, from the grader's own replay of
-            # the diagnosis the kernel recorded (never from the kernel's message).
-            d = diagnoses.get(b.name)
-            found = replay(b.name, d) if d else None
+            # A visible test failed: the mistake, if any, from the grader's own check of
+            # the function (the diagnosis), never from the kernel's message.
+            found = checked.get((b.name, "explain"))
             if found and found.outcome in ("failed", "not_written"):
                 return verdict(found.outcome, ename, message, found.mistake,
                                "not written" if found.outcome == "not_written" else
                                found.mistake or f"{ename}: {found.message}")
             return verdict("error", ename, message, detail=f"{ename}: {message}")
-        if b.name in records and records[b.name] is None:
-            events.append(f"tampering detected: {b.name} recorded more than once "
-                          "(a forged record?)")
-            return verdict("tampering", "NotGraded",
-                           f"{fn}: the hidden tests' results were recorded more than once, "
-                           "so none of them can be trusted")
-        r = records.get(b.name)
-        if r is None:
+        found = checked.get((b.name, "record"))
+        if found is None or found.outcome == "broken":
             return verdict("no_result", "NoResult", f"{fn}: the hidden tests did not run to "
                                                     "the end, so there is no result to grade",
                            detail="no result (the hidden tests did not run to the end)")
-        found = replay(b.name, r)
-        if str(r.get("module", "")).startswith("bpcourse"):
-            events.append(f"reference use: {b.name} was given bpcourse's function")
-            return verdict("not_graded", "CheckFailed",
-                           f"{fn}: the function graded is bpcourse's, not yours")
-        if found.outcome == "mismatch":
-            events.append(f"tampering detected: the run of {b.name} in the kernel does not "
-                          f"replay ({found.message})")
-            return verdict("tampering", "CheckFailed",
-                           f"{fn}: the results recorded in your kernel could not be checked "
-                           "(was NumPy or the grading code changed by the notebook?)")
-        if not found.passed and r.get("status") == "passed":
-            events.append(f"tampering detected: {b.name} passed in the kernel but not in the "
-                          "grader (comparisons patched?)")
         if found.passed:
             return {"outcome": "passed", "mistake": None, "detail": ""}, found.printed
         v, _ = verdict(found.outcome, "CheckFailed", found.message, found.mistake,
