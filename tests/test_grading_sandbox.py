@@ -96,7 +96,7 @@ def test_kernel_sees_only_the_sandbox_processes(sandboxed, tmp_path, monkeypatch
         if int(p) != got["self"]:  # another user's (root's) environment stays closed
             assert environ.startswith("unreadable"), (p, environ[:200])
     own = got["environs"][str(got["self"])]
-    assert "BPCOURSE_RECORD_FD" in own and "BPCOURSE_SANDBOX" not in own
+    assert "BPCOURSE_CHANNEL" in own and "BPCOURSE_SANDBOX" not in own
     for cmdline in got["cmdlines"].values():
         assert secret not in cmdline
         for grader in ("pytest", "nbgrader", "distributed", str(tmp_path)):
@@ -196,7 +196,8 @@ import nbformat, sys
 from bpcourse.grading.preprocessors import SandboxedExecute
 nb = nbformat.v4.new_notebook()
 nb.cells = [nbformat.v4.new_code_cell(
-    "import os, time\nos.write(int(os.environ['BPCOURSE_RECORD_FD']), b'started\\n')\n"
+    "import os, time\n"
+    "open(os.path.join(os.path.dirname(os.environ['BPCOURSE_CHANNEL']), 'started'), 'w')\n"
     "time.sleep(600)")]
 SandboxedExecute(timeout=600).preprocess(nb, {})
 """
@@ -223,14 +224,14 @@ def test_kernel_dies_with_its_grader(sandboxed):
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            records = list(Path(tmp).glob("bpcourse-grading-*/record.jsonl"))
-            if records and b"started" in records[0].read_bytes():
+            started = list(Path(tmp).glob("bpcourse-grading-*/k/started"))
+            if started:
                 break
             assert grader.poll() is None, "the grader ended before its kernel started"
             time.sleep(0.2)
         else:
             pytest.fail("the kernel did not start")
-        channel = str(records[0].parent / "k")
+        channel = str(started[0].parent)
         pids = _pids_mentioning(channel)  # bwrap, its reaper, the kernel
         uids = {os.stat(f"/proc/{p}").st_uid for p in pids}
         assert len(pids) >= 2 and any(u != 0 for u in uids), (pids, uids)

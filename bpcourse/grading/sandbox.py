@@ -5,9 +5,8 @@ starts instead of the kernel's. It runs this file as a script (standard library 
 two stages around ``bwrap``:
 
 outer (root, on the host)
-    joins the slot's memory and pids cgroups, opens the record file (``conf["record"]``)
-    for appending, and execs bwrap with the kernel's environment only (nothing of the
-    grader's), ``BPCOURSE_RECORD_FD`` naming that fd;
+    joins the slot's memory and pids cgroups and execs bwrap with the kernel's
+    environment only (nothing of the grader's);
 bwrap
     gives the kernel its own network (only ``lo``), PID, IPC, UTS and cgroup namespaces and
     a new session, kills it when the grader dies, and builds a *minimal* root: a fresh
@@ -154,7 +153,7 @@ def command(conf, kernel_cmd):
 
 
 def kernel_env(conf):
-    """The sandboxed kernel's whole environment (the record fd is added by the launcher)."""
+    """The sandboxed kernel's whole environment."""
     env = {
         "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
         "HOME": SCRATCH, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
@@ -301,14 +300,11 @@ def _pids_of(uid):
 
 # -- the launcher's two stages -------------------------------------------------------------
 def _outer(conf, cmd):
-    """On the host, as root: cgroups, the record fd, then bwrap with the kernel's env."""
+    """On the host, as root: cgroups, then bwrap with the kernel's env."""
     for folder in conf.get("cgroups", []):  # bwrap and all it starts are counted
         with open(os.path.join(folder, "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))
-    rec_fd = os.open(conf["record"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.set_inheritable(rec_fd, True)
-    env = dict(conf["kernel_env"], BPCOURSE_RECORD_FD=str(rec_fd))
-    os.execve(cmd[0], cmd, env)
+    os.execve(cmd[0], cmd, dict(conf["kernel_env"]))
 
 
 def _caps():
@@ -327,7 +323,7 @@ def _inner(conf, cmd):
                         ("RLIMIT_NOFILE", 256), ("RLIMIT_CORE", 0)]:
         if value:
             resource.setrlimit(getattr(resource, name), (value, value))
-    keep = {0, 1, 2, int(os.environ.get("BPCOURSE_RECORD_FD", "-1"))}
+    keep = {0, 1, 2}
     for fd in os.listdir("/proc/self/fd"):  # nothing of bwrap's or the grader's leaks in
         if int(fd) not in keep:
             try:

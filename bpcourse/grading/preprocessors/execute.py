@@ -59,7 +59,6 @@ class SandboxKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         conf = self.sandbox_conf or {}
         env = dict(kw.get("env") or os.environ)
-        env.pop("BPCOURSE_RECORD_FD", None)
         if conf.get("enabled"):
             # The launcher execs bwrap with the kernel's own environment, not this one.
             conf["kernel_env"] = sandbox.kernel_env(conf)  # conf["env"] is final by now
@@ -68,7 +67,6 @@ class SandboxKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, conf["uid"], conf["gid"])  # the kernel reads it
         elif conf:
             env.update(conf.get("env") or {})
-            env["BPCOURSE_RECORD_PATH"] = conf["record"]
         kw["env"] = env
         kw["stdout"] = open(os.devnull, "wb")  # noqa: SIM115 (the kernel keeps it)
         if conf.get("stderr"):
@@ -125,7 +123,7 @@ class SandboxedExecute(Execute):
         os.mkdir(channel_dir, 0o700)
         if len(channel_dir) > 90:  # a Unix socket's path has 107 bytes at most
             raise RuntimeError(f"the grading folder's path is too long for sockets: {workdir}")
-        conf = {"enabled": enabled, "why": why, "record": os.path.join(workdir, "record.jsonl"),
+        conf = {"enabled": enabled, "why": why,
                 "stderr": os.path.join(workdir, "kernel.err"), "uid": None, "gid": None,
                 "limits": {"memory": self.memory_mb << 20, "cpu": self.cpu_seconds,
                            "nproc": self.nproc, "fsize": self.fsize_mb << 20},
@@ -161,7 +159,6 @@ class SandboxedExecute(Execute):
                 os.path.realpath(__file__))))
             conf["binds"].append([str(view.build(assignment, os.path.join(workdir, "view"))),
                                   package])
-        info["record"] = conf["record"]
         if not conf["enabled"]:
             self._events.append(f"warning: no sandbox ({conf['why']}): the student's code ran "
                                 "as the grader, with resource limits only")
