@@ -33,11 +33,25 @@ c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "*.json", "*.png",
 ]
 
-# Every cell's time limit (120 s) and the notebook's budget derived from it live in
-# bpcourse/grading/contract.py; `make grade TIMEOUT=s` overrides the cell limit.
-from bpcourse.grading.contract import CELL_SECONDS  # noqa: E402
-
-c.ExecutePreprocessor.timeout = CELL_SECONDS
+# -- Limits: every time limit and cap of grading, in this one place -------------------------
+# A cell's time: the ps4 training cell needs a few seconds on a laptop, so 120 s leaves a
+# wide margin and an infinite loop is still cut off (`make grade TIMEOUT=s` overrides it).
+c.ExecutePreprocessor.timeout = 120
+# The whole notebook (cells after it are not run); 0: three cells' time, at least 300 s.
+# `make grade` stops a worker whose submission runs 180 s past it.
+c.SandboxedExecute.notebook_seconds = 0
+# The student's kernel (bpcourse/grading/sandbox.py): memory of all its processes together
+# and of each one's address space (MB), CPU time (s), processes and threads, largest file
+# (MB), its /tmp scratch (MB).
+c.SandboxedExecute.memory_mb = 2048
+c.SandboxedExecute.cpu_seconds = 900
+c.SandboxedExecute.nproc = 64
+c.SandboxedExecute.fsize_mb = 64
+c.SandboxedExecute.scratch_mb = 256
+# Output kept per cell (characters: text, HTML, images), and the largest message the
+# kernel may send the grader on the grading channel (MB; an MNIST subset is 31 MB).
+c.SandboxedExecute.max_output = 100_000
+c.SandboxedExecute.max_message_mb = 96
 
 # Students' notebooks record no per-user kernel; grade with the default Python kernel.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

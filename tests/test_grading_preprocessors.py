@@ -175,3 +175,20 @@ def test_execute_notes_a_timeout_and_runs_on(tmp_path, monkeypatch):
     assert resources["bpcourse"]["cells"] == {1: "timeout"}
     assert any("cell 1 cut off" in e for e in resources["bpcourse"]["events"])
     assert nb.cells[2].outputs[0]["text"] == "2\n"
+
+
+def test_every_limit_is_set_in_nbgrader_config():
+    """nbgrader_config.py is the one place for the grading's limits: each cap of the
+    executor is set there explicitly, and an executor made from it takes them."""
+    from traitlets import Integer
+
+    cfg = driver.course_config(Path(__file__).resolve().parents[1])
+    caps = {name for name, t in SandboxedExecute.class_own_traits(config=True).items()
+            if isinstance(t, Integer)}
+    assert caps >= {"memory_mb", "cpu_seconds", "nproc", "fsize_mb", "scratch_mb",
+                    "max_output", "notebook_seconds", "max_message_mb"}
+    assert caps <= set(cfg.SandboxedExecute), caps - set(cfg.SandboxedExecute)
+    assert isinstance(cfg.ExecutePreprocessor.get("timeout"), int)
+    ex = SandboxedExecute(config=cfg)
+    assert all(getattr(ex, name) == cfg.SandboxedExecute[name] for name in caps)
+    assert ex.timeout == cfg.ExecutePreprocessor.timeout

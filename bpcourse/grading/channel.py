@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from . import checks, reference
 from .contract import BEHAVIOURS
-from .kernel import ChannelBroken, Connection, call, encode, result, settle
+from .kernel import MAX_MESSAGE, ChannelBroken, Connection, call, encode, result, settle
 
 KEY_BYTES = 32
 KEY_FILE = "grading.key"  # in the course's grading folder, git-ignored with it
@@ -155,8 +155,8 @@ class _Session:
 class Channel:
     """The grader's end of the channel for one notebook; a thread serves it."""
 
-    def __init__(self, path, key=None):
-        self.path, self.key = path, key or None
+    def __init__(self, path, key=None, limit=MAX_MESSAGE):
+        self.path, self.key, self.limit = path, key or None, limit
         self.cell = None  # grade id of the test cell running now (set by the executor)
         self.verdicts = {}  # (behaviour name, "record" | "explain") -> Verdict
         self.events = []
@@ -182,7 +182,7 @@ class Channel:
                 sock, _ = self.sock.accept()
             except OSError:
                 return
-            conn = Connection(sock)
+            conn = Connection(sock, self.limit)
             with self._lock:
                 self._conn = conn
             try:

@@ -12,25 +12,23 @@ driver's summary and the tests. Nothing derives a behaviour's facts from its nam
 
 from dataclasses import dataclass
 
-__all__ = ["BEHAVIOURS", "CELL_SECONDS", "MISTAKES", "TOOLS", "Behaviour", "by_cell",
-           "notebook_seconds", "submission_seconds"]
+__all__ = ["BEHAVIOURS", "MISTAKES", "TOOLS", "Behaviour", "by_cell", "notebook_seconds",
+           "submission_seconds"]
+
 
 # -- limits ---------------------------------------------------------------------------
-# Every cell gets this long (nbgrader_config.py sets ExecutePreprocessor.timeout to it):
-# the ps4 training cell needs a few seconds on a laptop, so 120 s leaves a wide margin and
-# an infinite loop is still cut off (the behaviours that work keep their points).
-CELL_SECONDS = 120
+# The limits themselves (a cell's time, the notebook's, memory, output...) are set in one
+# place, the course's nbgrader_config.py; these say how the budgets follow from them.
+def notebook_seconds(cell_seconds, configured=0):
+    """The whole notebook's budget (cells after it are not run): ``configured``, or by
+    default three cells' worth and at least 5 minutes."""
+    return configured or max(3 * cell_seconds, 300)
 
 
-def notebook_seconds(cell_seconds=CELL_SECONDS):
-    """The whole notebook's budget: cells after it are not run."""
-    return max(3 * cell_seconds, 300)
-
-
-def submission_seconds(cell_seconds=CELL_SECONDS):
+def submission_seconds(cell_seconds, configured=0):
     """How long grading one submission may take before its worker is stopped: the
     notebook's budget plus nbgrader's own work (start-up, checksums, feedback)."""
-    return notebook_seconds(cell_seconds) + 180
+    return notebook_seconds(cell_seconds, configured) + 180
 
 
 # -- the mistakes the checks recognise ---------------------------------------------------

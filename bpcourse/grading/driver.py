@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .channel import KEY_FILE, course_key, key_id
-from .contract import CELL_SECONDS, submission_seconds
+from .contract import submission_seconds
 
 GRADING = "_grading"
 MAX_SUBMISSION = 50 << 20  # bytes of one submission folder
@@ -407,6 +407,14 @@ def grade(course=".", timeout=None, force=False, quiet=False, workers=None, sche
     return results
 
 
+def course_config(course):
+    """The course's nbgrader configuration, ``nbgrader_config.py``: the one place that sets
+    the grading's limits (a cell's time, the notebook's, memory, output, the channel)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+
+
 def not_sandboxed_line(unsandboxed):
     """The summary's first line when a worker graded students' code without the sandbox."""
     names = ", ".join(map(str, sorted(unsandboxed, key=str)))
@@ -580,7 +588,9 @@ def _collect(client, futures, course, notes, timings, timeout, run, quiet, t_sta
     from distributed import TimeoutError as DaskTimeout
     from tqdm import tqdm
 
-    limit = submission_seconds(timeout or CELL_SECONDS)
+    cfg = course_config(course)
+    limit = submission_seconds(timeout or cfg.ExecutePreprocessor.get("timeout", 120),
+                               cfg.SandboxedExecute.get("notebook_seconds", 0))
     bar = tqdm(total=len(futures), unit="submission", desc="autograding", disable=quiet,
                file=sys.stderr, dynamic_ncols=True)
     pending, done, stopped, checked = set(futures), 0, set(), time.monotonic()

@@ -22,7 +22,7 @@ from traitlets import Integer, Unicode
 
 from .. import sandbox, view
 from ..channel import Channel, course_key
-from ..contract import CELL_SECONDS, notebook_seconds
+from ..contract import notebook_seconds
 from ..kernel import CHANNEL
 from .cells import error_output, is_test, meta
 
@@ -104,6 +104,10 @@ class SandboxedExecute(Execute):
     scratch_mb = Integer(256, help="size of the kernel's /tmp scratch tmpfs (MB)").tag(
         config=True)
     max_output = Integer(100_000, help="characters of output kept per cell").tag(config=True)
+    notebook_seconds = Integer(0, help="seconds for the whole notebook, cells after it not "
+                               "run (0: three cells' time limit, at least 300)").tag(config=True)
+    max_message_mb = Integer(96, help="largest message from the kernel on the grading "
+                             "channel (MB)").tag(config=True)
     grading_key = Unicode("", help="the course's secret key (hex): the hidden checks' inputs "
                           "are drawn from it (make grade passes it; else key_file)").tag(
         config=True)
@@ -151,7 +155,8 @@ class SandboxedExecute(Execute):
         self._sandbox = conf = self._conf(workdir)
         # The grader's end of the grading channel: every test cell's check runs here.
         key = self.grading_key or (course_key(self.key_file) if self.key_file else "")
-        self._channel = Channel(os.path.join(conf["channel_dir"], "grader.sock"), key)
+        self._channel = Channel(os.path.join(conf["channel_dir"], "grader.sock"), key,
+                                limit=self.max_message_mb << 20)
         conf["env"][CHANNEL] = self._channel.path
         if conf["enabled"]:  # the kernel sees the assignment's tools, not the package
             assignment = resources.get("nbgrader", {}).get("assignment")
@@ -168,7 +173,8 @@ class SandboxedExecute(Execute):
         # What happened to each cell that did not simply run (timeout, crashed, not_run),
         # by index, for the verdict: a field, not an error message to recognise.
         self._states = info.setdefault("cells", {})
-        self._deadline = time.monotonic() + notebook_seconds(self.timeout or CELL_SECONDS)
+        self._deadline = time.monotonic() + notebook_seconds(self.timeout or 120,
+                                                             self.notebook_seconds)
         try:
             for attempt in range(3):  # a kernel that fails to start is started again
                 self._ran = False
