@@ -108,6 +108,13 @@ def main(argv=None):
         t_serial = time.perf_counter() - t0
         print(f"serial `nbgrader autograde`: {t_serial:.1f} s (exit {run.returncode})",
               flush=True)
+        # What make grade also does for each submission: its feedback page.
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", args.assignment],
+                       cwd=serial, env=_env(), capture_output=True, text=True)
+        t_feedback = time.perf_counter() - t0
+        print(f"serial `nbgrader generate_feedback` after it: {t_feedback:.1f} s "
+              f"({t_feedback / args.n:.2f} s a submission)", flush=True)
         t0 = time.perf_counter()
         results = driver.grade(parallel, quiet=True, workers=args.workers)
         t_parallel = time.perf_counter() - t0
@@ -118,6 +125,12 @@ def main(argv=None):
         a, b = _scores(serial), _scores(parallel)
         same = a == b
         print(f"ratio make grade / serial: {t_parallel / t_serial:.2f} (target <= 0.5)")
+        # make grade also writes every feedback page, which the serial autograde does not:
+        # on k cores the ratio cannot go below (autograde + feedback) / (k x autograde).
+        floor = (t_serial + t_feedback) / (workers * t_serial)
+        print(f"ratio make grade / serial autograde + feedback (the same work): "
+              f"{t_parallel / (t_serial + t_feedback):.2f}; the bound for {workers} workers "
+              f"doing the same work as serial autograde and its feedback: {floor:.2f}")
         print(f"scores identical: {same} ({sum(a.values()):g} points in all)")
         if not same:
             for s in sorted(set(a) | set(b)):
