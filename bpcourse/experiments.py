@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 from . import mnist, train
 from .io import load_json
 from .mlp import MLP
-from .optim import SGD
+from .optim import OPTIMIZERS
 
-__all__ = ["DEFAULTS", "RunCache", "Table", "code_hash", "grid", "run", "runs_home",
-           "source_hash", "sweep"]
+__all__ = ["DEFAULTS", "ReportStep", "RunCache", "Table", "code_hash", "grid", "run",
+           "runs_home", "source_hash", "sweep"]
 
 DEFAULTS = {
     "hidden": (128,),          # hidden layer widths
@@ -40,8 +40,11 @@ DEFAULTS = {
     "output": "softmax",
     "loss": "cross_entropy",
     "init": None,              # None: He for ReLU, Xavier for sigmoid/tanh
+    "optimizer": "sgd",        # "sgd" (bp.SGD: lr, momentum) or "adam" (bp.Adam: lr)
     "lr": 0.1,
-    "momentum": 0.0,
+    "momentum": 0.0,           # SGD only
+    "grad": "mean",            # "mean": the batch's mean gradient; "sum": n times it
+    "bias": True,              # False: biases start at 0 and are never updated
     "batch_size": 64,
     "epochs": 10,
     "train_size": None,        # None: all 50,000 training images; N: the first N
@@ -72,7 +75,54 @@ def _normalise(config):
     c["hidden"] = tuple(int(h) for h in c["hidden"])
     if c["train_on"] not in ("train", "train+val"):
         raise ValueError(f"train_on must be 'train' or 'train+val', got {c['train_on']!r}")
+    if c["optimizer"] not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {c['optimizer']!r}")
+    if c["optimizer"] != "sgd" and c["momentum"]:
+        raise ValueError(f"momentum is SGD's; got momentum={c['momentum']!r} with "
+                         f"optimizer={c['optimizer']!r}")
+    if c["grad"] not in ("mean", "sum"):
+        raise ValueError(f"grad must be 'mean' or 'sum', got {c['grad']!r}")
+    if not isinstance(c["bias"], bool):
+        raise ValueError(f"bias must be True or False, got {c['bias']!r}")
     return c
+
+
+class ReportStep:
+    """An optimizer's step as some reports take it: on the summed gradient, or without biases.
+
+    ``MLP.backward`` returns the gradient of the batch's *mean* loss. With ``grad="sum"``
+    each step uses the gradient of the summed loss instead, ``n`` times larger for a batch
+    of ``n`` examples (for plain SGD the same as a learning rate ``n`` times larger, except
+    on a last, smaller batch). With ``bias=False`` the biases get zero gradients, so biases
+    that start at 0 stay 0: a network without biases. ``optimizer.step`` does the rest.
+
+        opt = ReportStep(net, bp.SGD(lr=0.5), grad="sum", bias=False)
+        bp.fit(net, data, optimizer=opt)
+    """
+
+    def __init__(self, net, optimizer, grad="mean", bias=True):
+        if grad not in ("mean", "sum"):
+            raise ValueError(f"grad must be 'mean' or 'sum', got {grad!r}")
+        self.net, self.optimizer, self.grad, self.bias = net, optimizer, grad, bool(bias)
+        if not self.bias:
+            for p in net.params.values():
+                if p.ndim == 1:
+                    p[...] = 0
+
+    @property
+    def lr(self):
+        return self.optimizer.lr
+
+    def __repr__(self):
+        return f"ReportStep({self.optimizer!r}, grad={self.grad!r}, bias={self.bias})"
+
+    def step(self, params, grads):
+        """Scale (sum) and mask (no biases) ``grads``, then take the optimizer's step."""
+        n = len(self.net.A[0])  # the batch of the last forward pass, which made grads
+        grads = {k: (np.zeros_like(g) if not self.bias and g.ndim == 1
+                     else g * g.dtype.type(n) if self.grad == "sum" else g)
+                 for k, g in grads.items()}
+        self.optimizer.step(params, grads)
 
 
 def source_hash(source):
@@ -192,6 +242,14 @@ def _key(c):
     return _RUNS.key(keyed)
 
 
+def _optimizer(net, c):
+    kwargs = {"momentum": c["momentum"]} if c["optimizer"] == "sgd" else {}
+    opt = OPTIMIZERS[c["optimizer"]](lr=c["lr"], **kwargs)
+    if c["grad"] == "mean" and c["bias"]:
+        return opt  # the plain optimizer, as before these options existed
+    return ReportStep(net, opt, grad=c["grad"], bias=c["bias"])
+
+
 _MNIST = {}
 
 
@@ -233,7 +291,7 @@ def run(config, cache=True, progress=False, save_model=None):
     with threadpool_limits(limits=1, user_api="blas"):
         hist = train.fit(net, (Xtr, ytr), val=(Xva, yva), epochs=c["epochs"],
                          batch_size=c["batch_size"], seed=c["seed"], progress=progress,
-                         optimizer=SGD(lr=c["lr"], momentum=c["momentum"]),
+                         optimizer=_optimizer(net, c),
                          on_epoch=track_test)
         test_loss, test_acc = train.evaluate(net, Xte, yte)
     best = int(np.argmax(hist["val_acc"]))

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import bpcourse as bp
@@ -112,3 +113,59 @@ def test_run_cache_round_trip_and_damaged_entry(runs):
     assert [p.name for p in runs.iterdir()] == [f"test-{key}.json"]  # no temporary file left
     cache.path(key).write_text('{"acc": 0.')  # an interrupted writer of an older version
     assert cache.get(key) is None and not cache.path(key).exists()
+
+
+def _tiny_net_and_batch(seed=0):
+    rng = np.random.default_rng(seed)
+    net = bp.MLP([3, 4, 2], activation="sigmoid", output="softmax", seed=seed)
+    X, y = rng.standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
+    return net, X, y
+
+
+def test_report_step_sum_is_n_times_the_mean_gradient():
+    # One SGD step on the summed gradient of a batch of 5 = one step at 5 times the rate.
+    a, X, y = _tiny_net_and_batch()
+    b = a.copy()
+    for net, opt in [(a, ex.ReportStep(a, bp.SGD(lr=0.1), grad="sum")), (b, bp.SGD(lr=0.5))]:
+        net.forward(X)
+        opt.step(net.params, net.backward(y))
+    for k in a.params:
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-12, atol=1e-15)
+    assert ex.ReportStep(a, bp.SGD(lr=0.1)).lr == 0.1
+
+
+def test_report_step_without_biases_keeps_them_zero():
+    net, X, y = _tiny_net_and_batch()
+    W1 = net.params["W1"].copy()
+    opt = ex.ReportStep(net, bp.Adam(lr=0.01), bias=False)
+    assert all(not net.params[k].any() for k in ("b1", "b2"))  # zeroed at once
+    for _ in range(3):
+        net.forward(X)
+        opt.step(net.params, net.backward(y))
+    assert all(not net.params[k].any() for k in ("b1", "b2"))
+    assert not np.allclose(net.params["W1"], W1)  # the weights did learn
+
+
+def test_bad_optimizer_options():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        ex.run({"optimizer": "rmsprop"})
+    with pytest.raises(ValueError, match="momentum is SGD's"):
+        ex.run({"optimizer": "adam", "momentum": 0.9})
+    with pytest.raises(ValueError, match="grad must be 'mean' or 'sum'"):
+        ex.run({"grad": "total"})
+    with pytest.raises(ValueError, match="bias must be True or False"):
+        ex.run({"bias": 0})
+
+
+@pytest.mark.slow
+def test_run_with_adam_summed_gradient_no_biases(runs, tmp_path):
+    cfg = {"hidden": (8,), "train_size": 500, "epochs": 1, "optimizer": "adam", "lr": 1e-3,
+           "grad": "sum", "bias": False}
+    model = tmp_path / "adam.json"
+    row = ex.run(cfg, save_model=model)
+    assert row["optimizer"] == "adam" and row["grad"] == "sum" and row["bias"] is False
+    assert row["test_acc"] > 0.2
+    net = bp.load_json(model)
+    assert not net.params["b1"].any() and not net.params["b2"].any()
+    sgd = ex.run({**cfg, "optimizer": "sgd", "lr": 0.1})
+    assert sgd["key"] != row["key"] and sgd["test_acc"] != row["test_acc"]
