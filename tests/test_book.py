@@ -10,7 +10,7 @@ chapters whose code changed are re-executed. The browser tests then open each pa
 * the saved ipywidgets views rendered (``.jupyter-widgets`` elements) on pages that have some,
 * every local link (``href``/``src``) resolves to a file, and its ``#fragment`` to an id,
 * no script or stylesheet is loaded from the network,
-* each chapter offers its executed notebook (.ipynb) for download.
+* each chapter that is a notebook offers its executed notebook (.ipynb) for download.
 
 A full-page screenshot of each page is saved under
 ``_build/screenshots/`` for a human to look at. Without Chromium the browser tests are skipped.
@@ -68,6 +68,16 @@ def toc_pages():
 
 
 PAGES = toc_pages()
+
+
+def is_notebook(page):
+    """Whether a page is a notebook (a MyST markdown file with a kernel), not plain text.
+
+    The root page and the references page are plain markdown: nothing is executed, so they
+    have no .ipynb to offer.
+    """
+    source = ROOT / f"{page}.md"
+    return source.is_file() and "kernelspec:" in source.read_text(encoding="utf-8")[:500]
 
 
 # -- building ----------------------------------------------------------------------------
@@ -264,7 +274,7 @@ def test_page_renders_offline(built_book, page):
     dom = render(path)
     screenshot(path.as_uri(), SHOTS / f"{page.replace('/', '_')}.png")
     problems = check_page(path, dom, HTML, widgets_required=page in WIDGET_PAGES)
-    if page != PAGES[0] and "download-notebook-button" not in path.read_text("utf-8"):
+    if is_notebook(page) and "download-notebook-button" not in path.read_text("utf-8"):
         problems.append("no .ipynb in the download menu")
     assert not problems, f"{page}.html:\n  " + "\n  ".join(problems)
 
