@@ -6,6 +6,8 @@
   in the gradebook once, and the summary says which was retried.
 * A worker whose course checkout is at another commit is refused with the reason, and
   the others grade.
+* A task past its time limit has its worker restarted (the watchdog) until the scheduler
+  gives up on it; the batch goes on.
 (The adversarial corpus, test_grading_adversarial.py, runs through the same Dask path.)
 """
 
@@ -88,6 +90,33 @@ def cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
                       dashboard_address=":0") as c, Client(c) as client:
         yield c, client
+
+
+def test_a_task_past_its_limit_has_its_worker_stopped(tmp_path, monkeypatch):
+    """The watchdog: a submission whose grading runs past its limit (a kernel that nothing
+    else stops) has its worker restarted; the scheduler tries it again until it gives up,
+    the summary says so, and the rest of the batch is graded."""
+    monkeypatch.setattr(driver, "submission_seconds", lambda *a: 15)
+    monkeypatch.setattr(driver, "WATCH_SECONDS", 2)
+    course = _course(tmp_path, "overdue", ("solution",))
+    nb = nbformat.read(course / "_grading" / "source" / "ps1" / "ps1.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(3600)"))
+    nb.cells[-1].pop("id", None)
+    path = tmp_path / "hangs" / "ps1.ipynb"
+    path.parent.mkdir()
+    nbformat.write(nb, path)
+    submit(course, "hangs", path)
+    t0 = time.monotonic()
+    # A cell limit far above the watchdog's: only the watchdog can end this grading.
+    results = {r.student: r for r in driver.grade(course, timeout=3000, workers=2,
+                                                  quiet=True)}
+    assert time.monotonic() - t0 < 300
+    # Graded once: its result left the cluster when it was stored, so no restart of the
+    # worker that held it has it graded again.
+    assert results["solution"].score == 13 and results["solution"].problems == []
+    problems = " ".join(results["hangs"].problems)
+    assert "its grading worker was stopped after 15 s" in problems, problems
+    assert "not graded" in problems and "retried" in problems, problems
 
 
 def test_a_killed_worker_loses_no_submission(tmp_path, cluster):

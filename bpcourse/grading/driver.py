@@ -28,6 +28,7 @@ from .contract import submission_seconds
 
 GRADING = "_grading"
 MAX_SUBMISSION = 50 << 20  # bytes of one submission folder
+WATCH_SECONDS = 30  # how often make grade looks for tasks past their time limit
 
 
 def _env():
@@ -530,8 +531,8 @@ def _grade_on_dask(course, todo, key, timeout, workers, scheduler, notes, timing
         for (student, name), files in todo.items():
             sub = tasks.Submission(student, name, files, run)
             fut = client.submit(tasks.grade_task, sub, timeout, pure=False,
-                                key=f"grade-{student}-{name}-{run}", workers=accepted,
-                                allow_other_workers=False)
+                                key=f"grade-{student}-{name}-{run}",
+                                resources={tasks.SLOT: 1})
             futures[fut] = (student, name)
         _collect(client, futures, course, notes, timings, timeout, run, quiet, t_start)
     finally:
@@ -613,13 +614,16 @@ def _collect(client, futures, course, notes, timings, timeout, run, quiet, t_sta
             except Exception as err:  # noqa: BLE001 - one submission, not the batch
                 notes.setdefault(pair, []).append(
                     f"crash: grading failed ({type(err).__name__}: {str(err)[:80]})")
+            # Stored: the cluster forgets it, so a worker restarted later (the watchdog)
+            # does not take the result with it and have the submission graded again.
+            fut.release()
             done += 1
             if not quiet:
                 tqdm.write(f"  [{done}/{len(futures)}] {pair[0]} {pair[1]} "
                            f"({time.perf_counter() - t_start:.0f} s elapsed)", file=sys.stdout)
             bar.update(1)
-        if pending and time.monotonic() - checked > 30:  # not on every result: the events
-            checked = time.monotonic()  # of a whole class are many
+        if pending and time.monotonic() - checked > WATCH_SECONDS:  # not on every result:
+            checked = time.monotonic()  # the events of a whole class are many
             _stop_overdue(client, [futures[f] for f in pending], _starts(client, run), limit,
                           stopped, notes)
     bar.close()

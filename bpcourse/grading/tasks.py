@@ -31,6 +31,10 @@ from . import sandbox
 from .driver import GRADING  # the course's grading folder, as nbgrader_config.py has it
 
 PLUGIN = "bpcourse-grading"  # the worker plugin's name
+# The Dask resource a worker holding a grading slot offers: one submission at a time. Tasks
+# ask for it instead of naming workers, because the scheduler pins named workers to their
+# addresses, and a worker restarted by the watchdog comes back at another address.
+SLOT = "bpcourse_slot"
 EVENTS = "bpcourse-grading"  # the topic of the task's start events (retries are counted)
 
 
@@ -210,13 +214,15 @@ class SlotPlugin(WorkerPlugin):
         self.course_root, self.client_env = str(course_root), client_env
         self.slot, self.refused = None, ""
 
-    def setup(self, worker):
+    async def setup(self, worker):
         self.refused = differences(self.client_env, environment())
         if not self.refused:
             self.slot = Slot(self.config, self.gradebook, self.course_root, self.key)
+            await worker.set_resources(**{SLOT: 1})  # after a restart too: plugins re-run
 
-    def teardown(self, worker):
+    async def teardown(self, worker):
         if self.slot is not None:
+            await worker.set_resources(**{SLOT: 0})  # a later run may refuse this worker
             self.slot.close()
 
 
