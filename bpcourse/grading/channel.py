@@ -26,7 +26,17 @@ from dataclasses import dataclass
 
 from . import checks, reference
 from .contract import BEHAVIOURS
-from .kernel import MAX_MESSAGE, ChannelBroken, Connection, call, encode, result, settle
+from .kernel import (
+    MAX_MESSAGE,
+    ChannelBroken,
+    Connection,
+    call,
+    decode,
+    encode,
+    result,
+    settle,
+    writable_path,
+)
 
 KEY_BYTES = 32
 KEY_FILE = "grading.key"  # in the course's grading folder, git-ignored with it
@@ -99,11 +109,8 @@ class _Remote:
 
 
 def _is_scratch_file(path):
-    import tempfile
-
-    tmp = os.path.realpath(tempfile.gettempdir())
-    parent = os.path.dirname(os.path.realpath(path))
-    return parent.startswith(tmp + os.sep) and os.path.isdir(parent)
+    """A path in this process's temporary folder whose folder exists: a file to write."""
+    return writable_path(path) and os.path.isdir(os.path.dirname(os.path.realpath(path)))
 
 
 class _Session:
@@ -117,8 +124,6 @@ class _Session:
             self.channel.note(f"tampering detected: a call of {name!r} on the grading channel "
                               f"during {self.behaviour.name}, which does not isolate it")
             raise ChannelBroken("a helper this check does not isolate")
-        from .kernel import decode
-
         args = [decode(a, bufs) for a in msg.get("args") or []]
         reply, rbufs = call(getattr(reference, name), args)
         self.conn.send({"op": "ref_result", **reply}, rbufs)

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import reference as ref
 from .contract import BEHAVIOURS, MISTAKES
-from .kernel import CheckFailed
+from .kernel import CheckFailed, Swap
 
 __all__ = ["CHECKS", "CheckFailed", "isolated", "keyed", "run", "saying"]
 
@@ -41,14 +41,19 @@ _local = threading.local()
 
 
 @contextlib.contextmanager
-def keyed(key):
-    """Within the block (in this thread), checks draw their inputs from ``key``."""
-    old = getattr(_local, "key", None)
-    _local.key = key
+def _within(name, value):
+    """Within the block (in this thread), ``_local.<name>`` is ``value``."""
+    old = getattr(_local, name, None)
+    setattr(_local, name, value)
     try:
         yield
     finally:
-        _local.key = old
+        setattr(_local, name, old)
+
+
+def keyed(key):
+    """Within the block (in this thread), checks draw their inputs from ``key``."""
+    return _within("key", key)
 
 
 def _seed(n):
@@ -63,15 +68,9 @@ def _rng(n):
     return np.random.default_rng(_seed(n))
 
 
-@contextlib.contextmanager
 def saying(out):
     """Within the block (in this thread), what the checks say goes to ``out``."""
-    old = getattr(_local, "say", None)
-    _local.say = out
-    try:
-        yield
-    finally:
-        _local.say = old
+    return _within("say", out)
 
 
 def _say(text):
@@ -102,26 +101,9 @@ def _not_written(what):
           outcome="not_written")
 
 
-@contextlib.contextmanager
 def isolated(name, ns):
     """Within the block, ns holds the reference for each helper behaviour ``name`` isolates."""
-    names = BEHAVIOURS[name].isolates
-    if ns is None or not names:
-        yield
-        return
-    missing = object()
-    saved = {}
-    try:
-        for name in names:
-            saved[name] = ns.get(name, missing)
-            ns[name] = getattr(ref, name)
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is missing:
-                ns.pop(name, None)
-            else:
-                ns[name] = old
+    return Swap(ns, {h: getattr(ref, h) for h in BEHAVIOURS[name].isolates})
 
 
 def _copy(x):
@@ -846,10 +828,5 @@ def run(name, fn, ns=None):
     behaviour are the reference ones while the check runs, then the student's again.
     """
     __tracebackhide__ = True
-    old = getattr(_local, "behaviour", None)
-    _local.behaviour = name
-    try:
-        with isolated(name, ns):
-            CHECKS[name](fn)
-    finally:
-        _local.behaviour = old
+    with _within("behaviour", name), isolated(name, ns):
+        CHECKS[name](fn)

@@ -223,7 +223,7 @@ def apply(arg, st, bufs, rebound=()):
     if st is None or not isinstance(st, dict):
         return
     if "file" in st or "nofile" in st:
-        if type(arg) is str and _writable_path(arg):
+        if type(arg) is str and writable_path(arg):
             if "file" in st:
                 with open(arg, "wb") as f:
                     f.write(base64.b64decode(str(st["file"]))[:MAX_FILE])
@@ -256,7 +256,7 @@ def apply(arg, st, bufs, rebound=()):
         arg[:] = value
 
 
-def _writable_path(path):
+def writable_path(path):
     # Only files in this side's temporary folder are ever written from the other side.
     tmp = os.path.realpath(tempfile.gettempdir())
     return os.path.realpath(path).startswith(tmp + os.sep)
@@ -443,22 +443,25 @@ def _proxy(conn, name):
     return helper
 
 
-class _Swap:
-    """Within the block, ``ns`` holds the given helpers in place of the student's."""
+_MISSING = object()
+
+
+class Swap:
+    """Within the block, ``ns`` (a notebook's globals, or None: nothing to swap) holds the
+    given helpers in place of the student's; afterwards the student's again."""
 
     def __init__(self, ns, helpers):
-        self.ns, self.helpers, self.saved = ns, helpers, {}
+        self.ns, self.helpers, self.saved = ns, helpers if ns is not None else {}, {}
 
     def __enter__(self):
-        missing = self.saved
         for name, fn in self.helpers.items():
-            self.saved[name] = self.ns.get(name, missing)
+            self.saved[name] = self.ns.get(name, _MISSING)
             self.ns[name] = fn
         return self
 
     def __exit__(self, *exc):
         for name, old in self.saved.items():
-            if old is self.saved:
+            if old is _MISSING:
                 self.ns.pop(name, None)
             else:
                 self.ns[name] = old
@@ -506,7 +509,7 @@ def _serve(name, fn, ns, via):
             elif op == "call":
                 encoded = msg.get("args") or []
                 args = [_argument(a, bufs, scratch, helpers) for a in encoded]
-                with _Swap(ns if ns is not None else {}, helpers):
+                with Swap(ns, helpers):
                     reply, rbufs = call(fn, args)
                 conn.send({"op": "result", **reply}, rbufs)
             elif op == "done":
@@ -571,7 +574,7 @@ class explain:  # noqa: N801 (used like a function: with explain(...):)
             self._conn.send({"op": "isolate", "name": self.name})
             msg, _ = self._conn.recv()
             names = msg.get("names") or [] if msg.get("op") == "isolates" else []
-            self._swap = _Swap(self.ns, {str(h): _proxy(self._conn, str(h)) for h in names})
+            self._swap = Swap(self.ns, {str(h): _proxy(self._conn, str(h)) for h in names})
         else:
             from .checks import isolated
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sandbox
-from .driver import GRADING  # the course's grading folder, as nbgrader_config.py has it
+from .driver import GRADING, course_config  # the grading folder, as nbgrader_config.py has it
 
 PLUGIN = "bpcourse-grading"  # the worker plugin's name
 # The Dask resource a worker holding a grading slot offers: one submission at a time. Tasks
@@ -124,9 +124,8 @@ class Slot:
     def _api(self, timeout):
         if timeout not in self._apis:
             from nbgrader.apps import NbGraderAPI
-            from traitlets.config.loader import PyFileConfigLoader
 
-            config = PyFileConfigLoader("nbgrader_config.py", path=str(self.dir)).load_config()
+            config = course_config(self.dir)
             if timeout:
                 config.ExecutePreprocessor.timeout = int(timeout)
             if self.key:

@@ -14,6 +14,7 @@ package's source, so no implementation of a graded function (in ``bpcourse`` or
 import ast
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from .contract import BEHAVIOURS, TOOLS
@@ -134,8 +135,8 @@ def _refuse_graded(assignment, out):
 def build(assignment, root):
     """Write the view of ``assignment`` under ``root``; the folder to mount as the package.
 
-    Views are cached by their content: a second notebook of the same assignment in the
-    same slot reuses the folder.
+    Views are named by their content: a folder built before (by any grading process)
+    is reused, and a change to the package's tools makes a new one.
     """
     out = files(assignment)
     digest = hashlib.sha256(repr(sorted(out.items())).encode()).hexdigest()[:12]
@@ -147,5 +148,8 @@ def build(assignment, root):
             (tmp / path).write_text(src)
         for p in [tmp, *tmp.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)  # read by the slot's grading user
-        tmp.rename(folder)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another grading process built the same view meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder

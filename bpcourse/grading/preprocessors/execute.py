@@ -160,10 +160,10 @@ class SandboxedExecute(Execute):
         conf["env"][CHANNEL] = self._channel.path
         if conf["enabled"]:  # the kernel sees the assignment's tools, not the package
             assignment = resources.get("nbgrader", {}).get("assignment")
-            package = os.path.dirname(os.path.dirname(os.path.dirname(
-                os.path.realpath(__file__))))
-            conf["binds"].append([str(view.build(assignment, os.path.join(workdir, "view"))),
-                                  package])
+            # Built once per content in the sandbox's root-only folder (not a workdir, which
+            # goes after each notebook; not /tmp, where another user could plant one).
+            views = os.path.join(sandbox.LOCKS, "views")
+            conf["binds"].append([str(view.build(assignment, views)), str(view.PACKAGE)])
         if not conf["enabled"]:
             self._events.append(f"warning: no sandbox ({conf['why']}): the student's code ran "
                                 "as the grader, with resource limits only")
