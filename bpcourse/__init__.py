@@ -4,8 +4,8 @@
     net = bp.MLP([784, 128, 10], activation="relu", output="softmax", loss="cross_entropy")
     hist = bp.fit(net, (X, y), val=(Xv, yv), epochs=5, optimizer=bp.SGD(lr=0.1))
 
-The experiment layer (``bp.experiments``, the cached sweeps of chapters 8-11, and
-``bp.speedrun``, the 60-second record of chapter 12) is imported on first use, so importing
+The experiment layer (``bp.experiments``, the cached sweeps of chapters 10-15, and
+``bp.speedrun``, the 60-second record of chapter 16) is imported on first use, so importing
 the core (``bpcourse.activations``, ``bp.MLP``...) never loads it. So is ``bp.autodiff``,
 the scalar reverse-mode autodiff (``Value``), which the matrix code does not need.
 """

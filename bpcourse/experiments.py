@@ -3,7 +3,7 @@
 A configuration is a dict; unspecified keys take ``DEFAULTS``. ``sweep`` runs every
 configuration (x every seed), reusing finished runs from the cache, and returns a
 ``Table`` with one row per run: the configuration, final metrics, per-epoch histories
-and seconds per epoch. See chapters 8-12.
+and seconds per epoch. See chapters 10-16.
 
     rows = sweep(grid(activation=["sigmoid", "relu"], hidden=[(50,), (150,)]),
                  base={"epochs": 5}, seeds=[0, 1])
@@ -287,7 +287,7 @@ def run(config, cache=True, progress=False, save_model=None):
 
     t0 = time.perf_counter()
     # One BLAS thread: for these matrix sizes two threads on two cores were slower, and
-    # many times slower when anything else was running (see chapter 12).
+    # many times slower when anything else was running (see chapter 16).
     with threadpool_limits(limits=1, user_api="blas"):
         hist = train.fit(net, (Xtr, ytr), val=(Xva, yva), epochs=c["epochs"],
                          batch_size=c["batch_size"], seed=c["seed"], progress=progress,

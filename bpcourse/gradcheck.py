@@ -1,4 +1,4 @@
-"""Gradient checking: backprop's gradients against central differences. See chapter 5."""
+"""Gradient checking: backprop's gradients against central differences. See chapter 6."""
 
 import numpy as np
 

@@ -19,7 +19,7 @@ Dropout (``MLP(..., dropout=p)``, training passes only): each hidden activation 
 multiplied by a mask D[l] whose entries are 0 with probability p and 1/(1-p) otherwise,
 A[l] = g_l(Z[l]) * D[l], so dZ[l] = dA[l] * D[l] * g'(Z[l]) with the same mask.
 
-See chapter 5.
+See chapter 6.
 """
 
 import copy

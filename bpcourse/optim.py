@@ -1,7 +1,7 @@
 """Optimizers: they apply gradients to parameters, in place.
 
 The network's ``backward`` only computes gradients; keeping the update here means the
-gradients can be checked on their own and the update rule swapped. See chapter 5.
+gradients can be checked on their own and the update rule swapped. See chapter 6.
 
 Weight decay (every optimizer's ``weight_decay``) has PyTorch's meaning: the gradient used
 is ``g + weight_decay * p``, the gradient of the loss plus ``(weight_decay / 2) ||W||^2``.

@@ -1,6 +1,6 @@
 """The 60-second record: the best MLP bpcourse trains on MNIST in a fixed time budget.
 
-What it adds to plain ``fit`` (each step's gain is measured in chapter 12):
+What it adds to plain ``fit`` (each step's gain is measured in chapter 16):
 
 * momentum (``SGD(momentum=0.9)``),
 * a cosine learning-rate schedule over the *time* budget, so the rate reaches ~0 exactly

@@ -44,7 +44,7 @@ needs_chromium = pytest.mark.skipif(
     reason="headless Chromium not found (install Debian's `chromium`); browser checks skipped")
 
 # Pages that must carry interactive widgets (their saved views must render).
-WIDGET_PAGES = {"book/02-sigmoid-neuron", "book/06-toy-problems"}
+WIDGET_PAGES = {"book/02-sigmoid-neuron", "book/08-toy-problems"}
 # Raw TeX that must not survive typesetting (in text outside code, scripts and math output).
 RAW_TEX = re.compile(r"\\frac|\$\$|\\begin\{|\\\(|\\\)|\\\[|\\\]|\\sigma|\\partial")
 

@@ -10,7 +10,7 @@ book is not built) and lists every number in a page's text that is not
 * a section, figure or exercise number the theme adds (or an exercise's title), the title of
   a chapter in a link or the table of contents (``class="internal"``), an entry of the
   bibliography (``references.html``: volumes, pages, years), or inside a quotation of a report
-  (``<blockquote>``: chapter 11 quotes the reports verbatim, whose figures it cannot compute),
+  (``<blockquote>``: chapter 15 quotes the reports verbatim, whose figures it cannot compute),
 
 and fails on any that is neither in ``ALLOWED`` (the chapter numbers and other small counts,
 MNIST's constants, 100 as in "100 %", years) nor a literal of the code shown on the same page
@@ -19,7 +19,7 @@ code changes, the sentence fails the test). A result typed into the text fails i
 from the cell that computes it, or take it out.
 
 With ``$BPCOURSE_REPORTS`` set to the folder of the five reports' plain texts, it also checks
-that every quotation of chapters 10 and 11 appears word for word in one of them (math and
+that every quotation of chapters 14 and 15 appears word for word in one of them (math and
 paragraph breaks split a quotation into fragments, each checked).
 """
 
@@ -130,7 +130,7 @@ def _built():
 
 
 # The pages that quote the reports (every blockquote on them is a quotation of one).
-QUOTING = ["book/10-hyperparameters", "book/11-reproducing-reports"]
+QUOTING = ["book/14-hyperparameters", "book/15-reproducing-reports"]
 # The bibliography's entries are publication data (volumes, pages), not numbers of the book.
 CHECKED = [p for p in PAGES if p != "book/references"]
 
@@ -155,12 +155,12 @@ def _norm(s):
 @pytest.mark.skipif(not os.environ.get("BPCOURSE_REPORTS"),
                     reason="set BPCOURSE_REPORTS to the folder of the reports' texts")
 def test_report_quotations_are_verbatim():
-    """Each quotation block of chapters 10 and 11 is found word for word in a report."""
+    """Each quotation block of chapters 14 and 15 is found word for word in a report."""
     _built()
     folder = Path(os.environ["BPCOURSE_REPORTS"])
     reports = " ".join(_norm(p.read_text(encoding="utf-8")) for p in folder.glob("*.txt"))
     quotes = [q for page in QUOTING for q in page_text(page).quotes]
-    assert quotes, "no quotation found in chapters 10 and 11"
+    assert quotes, "no quotation found in chapters 14 and 15"
     bad = [frag for q in quotes for frag in q.split(GAP)
            if len(_norm(frag).split()) >= 3 and _norm(frag) not in reports]
     assert not bad, "quoted but not in any report:\n  " + "\n  ".join(bad)
