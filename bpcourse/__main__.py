@@ -33,10 +33,15 @@ HELP = {
     "budget": "seconds of training",
     "max_shift": "shift each image by up to this many pixels every epoch",
     "threads": "BLAS threads",
+    "weight_decay": "L2 penalty on the weights, not the biases",
+    "dropout": "probability of dropping a hidden unit in training",
+    "lr": "learning rate; default: the optimizer's own (" + ", ".join(
+        f"{name} {OPTIMIZERS[name]().lr:g}" for name in OPTIMIZERS) + ")",
 }
+TYPES = {"lr": float}  # options whose default is None
 # The experiments' options that the train command offers (all but train_on and start_from).
 TRAIN_OPTIONS = ("hidden", "activation", "output", "loss", "init", "epochs", "lr", "momentum",
-                 "batch_size", "train_size", "dtype", "seed")
+                 "weight_decay", "dropout", "batch_size", "train_size", "dtype", "seed")
 
 
 def _add_options(parser, defaults):
@@ -48,7 +53,7 @@ def _add_options(parser, defaults):
         elif name in CHOICES:
             kw["choices"] = CHOICES[name]
         else:
-            kw["type"] = int if default is None else type(default)
+            kw["type"] = TYPES.get(name) or (int if default is None else type(default))
         text = HELP.get(name, "")
         if default is not None:
             text = f"{text} (default %(default)s)" if text else "default %(default)s"
@@ -62,14 +67,10 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an MLP on MNIST and report test accuracy")
-    _add_options(t, {k: DEFAULTS[k] for k in TRAIN_OPTIONS})
+    # No --lr: each optimizer's own default rate (Adam's 1e-3, not SGD's 0.1).
+    _add_options(t, {**{k: DEFAULTS[k] for k in TRAIN_OPTIONS}, "lr": None})
     t.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd",
-                   help="update rule; adam takes no --momentum, and a smaller --lr such as "
-                        "0.001 (default %(default)s)")
-    t.add_argument("--weight-decay", type=float, default=0.0,
-                   help="L2 penalty on the weights, not the biases (default %(default)s)")
-    t.add_argument("--dropout", type=float, default=0.0,
-                   help="probability of dropping a hidden unit in training (default %(default)s)")
+                   help="update rule; adam takes no --momentum (default %(default)s)")
     t.add_argument("--save", metavar="FILE", help="save the trained model as JSON")
     t.add_argument("--no-progress", action="store_true")
 
@@ -129,7 +130,9 @@ def _run(args):
 
 def make_optimizer(args):
     """The optimizer the train command's options name: SGD, or Adam with its defaults' betas."""
-    kw = {"lr": args.lr, "weight_decay": args.weight_decay}
+    kw = {"weight_decay": args.weight_decay}
+    if args.lr is not None:
+        kw["lr"] = args.lr
     if args.optimizer == "sgd":
         kw["momentum"] = args.momentum
     elif args.momentum:

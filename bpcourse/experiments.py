@@ -43,6 +43,10 @@ DEFAULTS = {
     "optimizer": "sgd",        # "sgd" (bp.SGD: lr, momentum) or "adam" (bp.Adam: lr)
     "lr": 0.1,
     "momentum": 0.0,           # SGD only
+    "weight_decay": 0.0,       # L2 on the weights (not the biases): grad + weight_decay * W
+    "dropout": 0.0,            # probability of dropping a hidden unit in training
+    "patience": None,          # early stopping: stop after this many epochs without a better
+                               # validation accuracy, and keep the best epoch's parameters
     "grad": "mean",            # "mean": the batch's mean gradient; "sum": n times it
     "bias": True,              # False: biases start at 0 and are never updated
     "batch_size": 64,
@@ -84,6 +88,8 @@ def _normalise(config):
         raise ValueError(f"grad must be 'mean' or 'sum', got {c['grad']!r}")
     if not isinstance(c["bias"], bool):
         raise ValueError(f"bias must be True or False, got {c['bias']!r}")
+    if c["patience"] is not None and not (isinstance(c["patience"], int) and c["patience"] >= 1):
+        raise ValueError(f"patience must be None or a whole number >= 1, got {c['patience']!r}")
     return c
 
 
@@ -244,7 +250,7 @@ def _key(c):
 
 def _optimizer(net, c):
     kwargs = {"momentum": c["momentum"]} if c["optimizer"] == "sgd" else {}
-    opt = OPTIMIZERS[c["optimizer"]](lr=c["lr"], **kwargs)
+    opt = OPTIMIZERS[c["optimizer"]](lr=c["lr"], weight_decay=c["weight_decay"], **kwargs)
     if c["grad"] == "mean" and c["bias"]:
         return opt  # the plain optimizer, as before these options existed
     return ReportStep(net, opt, grad=c["grad"], bias=c["bias"])
@@ -280,10 +286,19 @@ def run(config, cache=True, progress=False, save_model=None):
         net = load_json(c["start_from"]).copy(dtype=c["dtype"])
     else:
         net = MLP([784, *c["hidden"], 10], activation=c["activation"], output=c["output"],
-                  loss=c["loss"], init=c["init"], seed=c["seed"], dtype=c["dtype"])
+                  loss=c["loss"], init=c["init"], seed=c["seed"], dtype=c["dtype"],
+                  dropout=c["dropout"])
+    best_params = None
 
     def track_test(net, hist):
+        nonlocal best_params
         hist.setdefault("test_acc", []).append(net.accuracy(Xte, yte))
+        if c["patience"] is None:
+            return False
+        best = int(np.argmax(hist["val_acc"]))
+        if best == len(hist["val_acc"]) - 1:
+            best_params = {k: v.copy() for k, v in net.params.items()}
+        return len(hist["val_acc"]) - 1 - best >= c["patience"]  # True stops training
 
     t0 = time.perf_counter()
     # One BLAS thread: for these matrix sizes two threads on two cores were slower, and
@@ -293,13 +308,17 @@ def run(config, cache=True, progress=False, save_model=None):
                          batch_size=c["batch_size"], seed=c["seed"], progress=progress,
                          optimizer=_optimizer(net, c),
                          on_epoch=track_test)
+        if best_params is not None:  # early stopping keeps the best epoch's network
+            net.params = best_params
         test_loss, test_acc = train.evaluate(net, Xte, yte)
     best = int(np.argmax(hist["val_acc"]))
+    last = best if best_params is not None else -1  # the epoch whose network is returned
     row = {**c, "hidden": list(c["hidden"]), "key": key,
-           "train_acc": hist["train_acc"][-1], "val_acc": hist["val_acc"][-1],
+           "train_acc": hist["train_acc"][last], "val_acc": hist["val_acc"][last],
            "test_acc": test_acc, "train_loss": hist["train_loss"][-1],
-           "val_loss": hist["val_loss"][-1], "test_loss": test_loss,
+           "val_loss": hist["val_loss"][last], "test_loss": test_loss,
            "best_val_acc": hist["val_acc"][best], "best_epoch": best + 1,
+           "epochs_run": len(hist["epoch"]),
            "seconds_per_epoch": float(np.mean(hist["seconds"])),
            "wall_seconds": time.perf_counter() - t0, "history": hist}
     if save_model is not None:

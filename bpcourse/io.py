@@ -29,10 +29,10 @@ def _encode(a):
 
 
 def save_json(net, path):
-    """Write ``net`` (sizes, activation, output, loss, init, dtype, params) to a JSON file."""
+    """Write ``net`` (sizes, activation, output, loss, init, dtype, dropout, params) as JSON."""
     doc = {"format": FORMAT, "version": VERSION, "sizes": net.sizes,
            "activation": net.activation, "output": net.output, "loss": net.loss_name,
-           "init": net.init, "dtype": net.dtype.name,
+           "init": net.init, "dtype": net.dtype.name, "dropout": net.dropout,
            "params": {k: _encode(v) for k, v in net.params.items()}}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -59,7 +59,8 @@ def load_json(path):
     if missing:
         raise ValueError(f"model file {path} lacks the field(s) {', '.join(missing)}")
     net = MLP(doc["sizes"], activation=doc["activation"], output=doc["output"],
-              loss=doc["loss"], init=doc.get("init"), dtype=doc["dtype"], seed=0)
+              loss=doc["loss"], init=doc.get("init"), dtype=doc["dtype"], seed=0,
+              dropout=doc.get("dropout", 0.0))  # files written before dropout existed
     params = doc["params"]
     if not isinstance(params, dict) or set(params) != set(net.params):
         got = sorted(params) if isinstance(params, dict) else type(params).__name__

@@ -68,7 +68,8 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         training after that batch (the last epoch's metrics then cover the batches seen).
     on_epoch : callable or None
         ``on_epoch(net, hist)`` after every epoch, once ``hist`` holds that epoch (e.g. to
-        add test accuracy to the history).
+        add test accuracy to the history, or to keep a copy of the best parameters so far);
+        returning True stops training there (early stopping).
 
     Returns
     -------
@@ -148,8 +149,8 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
             if va is not None:
                 post["val_acc"] = f"{va:.4f}"
             bar.set_postfix(post, refresh=False)
-            if on_epoch is not None:
-                on_epoch(net, hist)
+            if on_epoch is not None and on_epoch(net, hist) is True:
+                stop = True
             if stop:
                 break
     finally:

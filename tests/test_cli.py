@@ -4,6 +4,8 @@ import sys
 
 import pytest
 
+import bpcourse as bp
+
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "bpcourse", *args], capture_output=True,
@@ -45,9 +47,14 @@ def test_options_come_from_the_package_tables():
 
     parser = build_parser()
     train = vars(parser.parse_args(["train"]))
-    for k in ("activation", "output", "loss", "init", "epochs", "lr", "momentum", "batch_size",
-              "train_size", "dtype", "seed"):
+    for k in ("activation", "output", "loss", "init", "epochs", "momentum", "weight_decay",
+              "dropout", "batch_size", "train_size", "dtype", "seed"):
         assert train[k] == DEFAULTS[k], k
+    assert train["lr"] is None  # each optimizer's own rate
+    from bpcourse.__main__ import make_optimizer
+    assert make_optimizer(parser.parse_args(["train", "--optimizer", "adam"])).lr == bp.Adam().lr
+    assert make_optimizer(parser.parse_args(["train"])).lr == bp.SGD().lr
+    assert make_optimizer(parser.parse_args(["train", "--lr", "0.5"])).lr == 0.5
     assert train["hidden"] == list(DEFAULTS["hidden"])
     record = vars(parser.parse_args(["record"]))
     assert {k: record[k] for k in RECORD_DEFAULTS} == {**RECORD_DEFAULTS, "hidden": [800]}

@@ -155,6 +155,8 @@ def test_bad_optimizer_options():
         ex.run({"grad": "total"})
     with pytest.raises(ValueError, match="bias must be True or False"):
         ex.run({"bias": 0})
+    with pytest.raises(ValueError, match="patience must be None or a whole number >= 1"):
+        ex.run({"patience": 0})
 
 
 @pytest.mark.slow
@@ -169,3 +171,21 @@ def test_run_with_adam_summed_gradient_no_biases(runs, tmp_path):
     assert not net.params["b1"].any() and not net.params["b2"].any()
     sgd = ex.run({**cfg, "optimizer": "sgd", "lr": 0.1})
     assert sgd["key"] != row["key"] and sgd["test_acc"] != row["test_acc"]
+
+
+@pytest.mark.slow
+def test_run_with_regularisation_and_early_stopping(runs):
+    """weight_decay and dropout reach the optimizer and the net; patience stops and keeps the
+    best epoch's network (its validation accuracy is the best one, its test accuracy that
+    epoch's)."""
+    base = {"hidden": (16,), "train_size": 500, "epochs": 8, "lr": 0.5}
+    plain = ex.run(base)
+    reg = ex.run({**base, "weight_decay": 1e-3, "dropout": 0.2})
+    assert reg["key"] != plain["key"] and reg["test_acc"] != plain["test_acc"]
+    stopped = ex.run({**base, "patience": 1})
+    h = stopped["history"]
+    assert stopped["epochs_run"] == len(h["epoch"]) <= base["epochs"]
+    best = stopped["best_epoch"] - 1
+    assert stopped["epochs_run"] == base["epochs"] or stopped["epochs_run"] == best + 2
+    assert stopped["val_acc"] == max(h["val_acc"]) == stopped["best_val_acc"]
+    assert stopped["test_acc"] == pytest.approx(h["test_acc"][best])

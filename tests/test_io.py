@@ -79,3 +79,13 @@ def test_binary_garbage(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(ValueError, match="model file"):
         bp.load_json(path)
+
+
+def test_dropout_is_saved_and_read_back(tmp_path):
+    net = bp.MLP([4, 6, 2], dropout=0.3, seed=0)
+    back = bp.load_json(bp.save_json(net, tmp_path / "m.json"))
+    assert back.dropout == 0.3
+    doc = json.loads((tmp_path / "m.json").read_text())
+    del doc["dropout"]  # a file written before dropout existed reads as no dropout
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    assert bp.load_json(tmp_path / "old.json").dropout == 0.0

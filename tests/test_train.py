@@ -117,6 +117,15 @@ def test_on_batch_returning_true_stops_training():
     assert hist["epoch"] == [1, 2]  # the partial second epoch is recorded
 
 
+def test_on_epoch_returning_true_stops_after_that_epoch():
+    """Early stopping: on_epoch sees each finished epoch and may end training there."""
+    X, y = bp.datasets.linear(64, seed=0)
+    net = bp.MLP([2, 3, 2], seed=0)
+    hist = bp.fit(net, (X, y), val=(X, y), epochs=10, batch_size=16, progress=False,
+                  on_epoch=lambda net, hist: len(hist["epoch"]) == 3)
+    assert hist["epoch"] == [1, 2, 3] and len(hist["val_acc"]) == 3
+
+
 def test_fit_validates_its_data_once_not_per_batch(monkeypatch):
     from bpcourse import _validation
 
