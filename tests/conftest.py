@@ -25,3 +25,29 @@ def _hermetic_unless_marked(request, monkeypatch, tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    """Build the book once per session (all pages re-read, execution cache kept).
+
+    Returns ``(completed process, seconds)``; tests/test_book.py checks the build and every
+    page, the other book tests (quizzes, interactive figures) use the pages it built.
+    """
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.rmtree(root / "_build" / "screenshots", ignore_errors=True)  # no stale screenshot
+    fetch = subprocess.run(["bash", str(root / "book/_scripts/fetch_js.sh")],
+                           capture_output=True, text=True)
+    if fetch.returncode:
+        pytest.fail(f"fetching MathJax/widget JS from npm failed:\n{fetch.stderr}")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root), "--all", "-W",
+         "-n", "--keep-going"], capture_output=True, text=True, cwd=root)
+    return proc, time.perf_counter() - start

@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -80,22 +79,7 @@ def is_notebook(page):
     return source.is_file() and "kernelspec:" in source.read_text(encoding="utf-8")[:500]
 
 
-# -- building ----------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def built_book():
-    """Build the book once per session (all pages re-read, execution cache kept)."""
-    shutil.rmtree(SHOTS, ignore_errors=True)  # no stale screenshot of a removed page
-    fetch = subprocess.run(["bash", str(ROOT / "book/_scripts/fetch_js.sh")],
-                           capture_output=True, text=True)
-    if fetch.returncode:
-        pytest.fail(f"fetching MathJax/widget JS from npm failed:\n{fetch.stderr}")
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [str(BIN / "jupyter-book"), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    return proc, seconds
-
+# -- building: the session fixture `built_book` is in conftest.py (several files share it)
 
 @pytest.mark.slow
 def test_book_builds(built_book):
