@@ -11,7 +11,8 @@ input, in reverse topological order, adding up the contributions of every path:
 The matrix code of ``bpcourse.mlp`` computes the same gradients a layer at a time; the
 ``MLP`` below builds the graph one multiplication at a time from the same parameters
 (``W_l`` of shape ``(n_in, n_out)``, ``b_l`` of shape ``(n_out,)``), so the two can be
-compared entry by entry. See chapter 4.
+compared entry by entry. Chapter 4 runs the chain rule on such graphs by hand; chapter 5
+turns it into this code.
 """
 
 import math
@@ -19,7 +20,7 @@ import random
 
 import numpy as np
 
-__all__ = ["MLP", "Layer", "Value", "cross_entropy", "mse"]
+__all__ = ["MLP", "Layer", "Value", "bce", "cross_entropy", "mse"]
 
 
 class Value:
@@ -48,6 +49,16 @@ class Value:
 
     def __repr__(self):
         return f"Value(data={self.data}, grad={self.grad})"
+
+    @property
+    def inputs(self):
+        """The Values this one was computed from; () for an input or a parameter."""
+        return self._prev
+
+    @property
+    def op(self):
+        """The operation that computed this value ('+', '*', 'tanh', ...); '' for an input."""
+        return self._op
 
     # -- operations ------------------------------------------------------------------
     def __add__(self, other):
@@ -153,13 +164,19 @@ class Value:
         Sets this value's grad to 1 (dL/dL) and adds dL/dv to ``v.grad`` for every v in its
         graph. Grads accumulate, as in PyTorch: call ``zero_grad`` between two passes.
         """
-        topo = self._topological_order()
+        topo = self.nodes()
         self.grad = 1.0
         for v in reversed(topo):
             if v._backward is not None:
                 v._backward()
 
-    def _topological_order(self):
+    def nodes(self):
+        """This value and every value it was computed from, each listed after its inputs.
+
+        A topological order of the graph: ``backward`` runs it in reverse, so that a value's
+        grad is complete (every value computed from it has added its share) before it is
+        passed on to the value's own inputs.
+        """
         # Depth-first with an explicit stack, not recursion: a graph 10,000 nodes deep would
         # pass Python's recursion limit (1,000). A node is listed after all of its inputs.
         order, seen = [], set()
@@ -225,7 +242,7 @@ class MLP:
     output : {'identity', 'sigmoid', 'tanh', 'relu'}
         Activation of the output layer. There is no softmax: ``cross_entropy`` takes the
         logits (output 'identity') and applies it, as ``bpcourse.MLP`` fuses softmax with
-        cross-entropy.
+        cross-entropy; ``bce`` takes the logits too, for ``bpcourse.MLP``'s sigmoid + bce.
     seed : int or None
         Seed of the initialisation, uniform in +-1/sqrt(n_in) (micrograd's is +-1).
     params : dict of array, optional
@@ -275,8 +292,11 @@ class MLP:
         return out
 
     def loss(self, X, Y, loss="mse"):
-        """Mean over the rows of X (n, n_0) of the per-example ``loss`` against Y (n, n_L)."""
-        per_example = {"mse": mse, "cross_entropy": cross_entropy}[loss]
+        """Mean over the rows of X (n, n_0) of the per-example ``loss`` against Y (n, n_L).
+
+        ``loss`` is 'mse', 'cross_entropy' or 'bce' (both of these on the logits).
+        """
+        per_example = {"mse": mse, "cross_entropy": cross_entropy, "bce": bce}[loss]
         return sum(per_example(self(x), y) for x, y in zip(X, Y, strict=True)) / len(X)
 
 
@@ -294,3 +314,17 @@ def cross_entropy(z, y):
     m = max(z_k.data for z_k in z)
     lse = sum((z_j - m).exp() for z_j in z).log()
     return -sum(float(y_k) * (z_k - m - lse) for z_k, y_k in zip(z, y, strict=True))
+
+
+def bce(z, y):
+    """-sum_k [y_k ln sigma(z_k) + (1 - y_k) ln(1 - sigma(z_k))] for one example's logits z.
+
+    That is sum_k softplus(z_k) - y_k z_k, as ``bpcourse.losses.bce_with_logits``, with
+    softplus(z) = ln(1 + e^z) = m + ln(e^-m + e^(z - m)); m = max(z, 0) is a constant that
+    keeps exp from overflowing, as in ``cross_entropy``. d/dz softplus(z) = sigma(z).
+    """
+    total = 0.0
+    for z_k, y_k in zip(z, y, strict=True):
+        m = max(z_k.data, 0.0)
+        total = total + m + (math.exp(-m) + (z_k - m).exp()).log() - float(y_k) * z_k
+    return total

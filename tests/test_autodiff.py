@@ -5,11 +5,12 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
 import bpcourse as bp
-from bpcourse.autodiff import MLP, Value
+from bpcourse.autodiff import MLP, Value, bce
 
 EPS = 1e-6
 
@@ -134,25 +135,59 @@ def test_a_graph_10000_nodes_deep():
     assert x.grad == 10_001.0
 
 
-def _data(rng, output, n, k):
+def test_the_graph_is_readable_inputs_before_outputs():
+    x, y = Value(2.0), Value(-3.0)
+    q = x * y
+    z = (q + x).tanh()
+    order = z.nodes()
+    s = z.inputs[0]
+    assert [id(v) for v in order[2:]] == [id(q), id(s), id(z)]  # x feeds q and s: listed once
+    assert {id(v) for v in order[:2]} == {id(x), id(y)}
+    for i, v in enumerate(order):  # every input comes before the value computed from it
+        assert all(order.index(u) < i for u in v.inputs)
+    assert (z.op, q.op, x.op) == ("tanh", "*", "")
+    assert q.inputs == (x, y) and x.inputs == ()
+
+
+def test_bce_on_logits_equals_the_packages_and_never_overflows():
+    Y = np.array([1.0, 0.0])
+    for z in ([0.3, -2.0], [1000.0, -1000.0], [-1000.0, 1000.0]):
+        want = bp.losses.bce_with_logits(np.array([z]), Y[None])
+        zs = [Value(a) for a in z]
+        loss = bce(zs, Y)
+        loss.backward()
+        assert loss.data == pytest.approx(want, rel=1e-12)  # 2000 for the wrong saturated pair
+        # dl/dz = sigma(z) - y: exactly 0 or +-1 when saturated, no NaN
+        assert_allclose([v.grad for v in zs], bp.activations.sigmoid(np.array(z)) - Y,
+                        rtol=1e-12, atol=1e-15)
+
+
+def _data(rng, output, n, k, loss="mse"):
     if output == "softmax":
         return bp.one_hot(rng.integers(0, k, n), k)
+    if loss == "bce":
+        return rng.integers(0, 2, (n, k)).astype(float)
     return rng.standard_normal((n, k))
+
+
+# bpcourse.MLP's output activation -> the autodiff MLP's, whose loss takes the logits when
+# bpcourse.MLP fuses the output with its loss
+LOGITS = {("softmax", "cross_entropy"), ("sigmoid", "bce")}
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("output,loss", [("softmax", "cross_entropy"), ("identity", "mse"),
-                                         ("sigmoid", "mse")])
+                                         ("sigmoid", "mse"), ("sigmoid", "bce")])
 def test_network_gradients_equal_matrix_backprop_and_central_differences(
         activation, output, loss, rng):
     sizes = [3, 5, 4, 3]
     net = bp.MLP(sizes, activation=activation, output=output, loss=loss, seed=2)
-    X, Y = rng.standard_normal((4, 3)), _data(rng, output, 4, 3)
+    X, Y = rng.standard_normal((4, 3)), _data(rng, output, 4, 3, loss)
     P = net.forward(X)
     matrix = net.backward(Y)
-    # softmax lives in the autodiff cross-entropy, which takes the logits
+    # softmax (sigmoid) lives in the autodiff cross-entropy (bce), which takes the logits
     scalar = MLP(params=net.params, activation=activation,
-                 output="identity" if output == "softmax" else output)
+                 output="identity" if (output, loss) in LOGITS else output)
     assert scalar.sizes == sizes
     L = scalar.loss(X, Y, loss)
     assert L.data == pytest.approx(net.loss(P, Y), rel=1e-12)
