@@ -285,10 +285,20 @@ class MLP:
 
     def grads(self):
         """The parameters' grads as arrays with ``bpcourse.MLP``'s keys and shapes."""
+        return self._arrays("grad")
+
+    def arrays(self):
+        """The parameters' data as arrays with ``bpcourse.MLP``'s keys and shapes.
+
+        ``bpcourse.MLP(...).params = net.arrays()`` gives the matrix network these weights.
+        """
+        return self._arrays("data")
+
+    def _arrays(self, attr):
         out = {}
         for l, layer in enumerate(self.layers, start=1):
-            out[f"W{l}"] = np.array([[w.grad for w in row] for row in layer.W])
-            out[f"b{l}"] = np.array([b.grad for b in layer.b])
+            out[f"W{l}"] = np.array([[getattr(w, attr) for w in row] for row in layer.W])
+            out[f"b{l}"] = np.array([getattr(b, attr) for b in layer.b])
         return out
 
     def loss(self, X, Y, loss="mse"):

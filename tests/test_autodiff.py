@@ -110,6 +110,18 @@ def test_a_shared_node_accumulates_its_gradient():
     assert (a.grad, b.grad, c.grad) == (12.0, -27.0, 2 * c.data + a.data)
 
 
+def test_arrays_read_the_parameters_back_in_the_matrix_networks_shapes():
+    net = bp.MLP([3, 4, 2], activation="tanh", seed=1)
+    scalar = MLP(params=net.params, activation="tanh")
+    arrays = scalar.arrays()
+    assert list(arrays) == list(net.params)
+    for k, p in net.params.items():
+        assert arrays[k].shape == p.shape and arrays[k].dtype == np.float64
+        assert_allclose(arrays[k], p, rtol=0, atol=0)
+    scalar.layers[0].W[2][1].data = 7.0  # arrays are copies of the Values' data, read now
+    assert scalar.arrays()["W1"][2, 1] == 7.0 and arrays["W1"][2, 1] == net.params["W1"][2, 1]
+
+
 def test_grads_accumulate_over_backward_calls_until_zeroed():
     net = MLP([2, 3, 1], activation="tanh", seed=0)
     loss = net.loss([[0.5, -1.0]], [[1.0]])
