@@ -43,7 +43,12 @@ class Value:
     def __init__(self, data, _children=(), _op=""):
         self.data = float(data)
         self.grad = 0.0
-        self._backward = None  # adds out.grad * local derivative to each input's grad
+        # _backward(g), g = dL/d(this value): adds g * local derivative to each input's grad.
+        # It is given g rather than reading this value's grad: a closure that referred to the
+        # value itself would make a reference cycle (value -> _backward -> value), and every
+        # graph would wait for Python's cyclic garbage collector instead of being freed as
+        # soon as its output is dropped.
+        self._backward = None
         self._prev = _children
         self._op = _op
 
@@ -65,9 +70,9 @@ class Value:
         other = other if isinstance(other, Value) else Value(other)
         out = Value(self.data + other.data, (self, other), "+")
 
-        def _backward():
-            self.grad += out.grad
-            other.grad += out.grad
+        def _backward(g):
+            self.grad += g
+            other.grad += g
         out._backward = _backward
         return out
 
@@ -75,9 +80,9 @@ class Value:
         other = other if isinstance(other, Value) else Value(other)
         out = Value(self.data * other.data, (self, other), "*")
 
-        def _backward():
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
+        def _backward(g):
+            self.grad += other.data * g
+            other.grad += self.data * g
         out._backward = _backward
         return out
 
@@ -86,16 +91,17 @@ class Value:
             raise TypeError(f"Value ** k needs a number k (int or float), got {type(k).__name__}")
         out = Value(self.data ** k, (self,), f"**{k}")
 
-        def _backward():
-            self.grad += k * self.data ** (k - 1) * out.grad
+        def _backward(g):
+            self.grad += k * self.data ** (k - 1) * g
         out._backward = _backward
         return out
 
     def exp(self):
-        out = Value(math.exp(self.data), (self,), "exp")
+        e = math.exp(self.data)
+        out = Value(e, (self,), "exp")
 
-        def _backward():
-            self.grad += out.data * out.grad  # (e^x)' = e^x
+        def _backward(g):
+            self.grad += e * g  # (e^x)' = e^x
         out._backward = _backward
         return out
 
@@ -104,34 +110,36 @@ class Value:
             raise ValueError(f"log of a non-positive value ({self.data})")
         out = Value(math.log(self.data), (self,), "log")
 
-        def _backward():
-            self.grad += out.grad / self.data
+        def _backward(g):
+            self.grad += g / self.data
         out._backward = _backward
         return out
 
     def tanh(self):
-        out = Value(math.tanh(self.data), (self,), "tanh")
+        t = math.tanh(self.data)
+        out = Value(t, (self,), "tanh")
 
-        def _backward():
-            self.grad += (1 - out.data ** 2) * out.grad
+        def _backward(g):
+            self.grad += (1 - t ** 2) * g
         out._backward = _backward
         return out
 
     def relu(self):
         out = Value(self.data if self.data > 0 else 0.0, (self,), "relu")
 
-        def _backward():
+        def _backward(g):
             # 0 at the kink z = 0, as bpcourse.activations.relu_prime.
-            self.grad += (self.data > 0) * out.grad
+            self.grad += (self.data > 0) * g
         out._backward = _backward
         return out
 
     def sigmoid(self):
         e = math.exp(-abs(self.data))  # never overflows, as bpcourse.activations.sigmoid
-        out = Value(1 / (1 + e) if self.data >= 0 else e / (1 + e), (self,), "sigmoid")
+        s = 1 / (1 + e) if self.data >= 0 else e / (1 + e)
+        out = Value(s, (self,), "sigmoid")
 
-        def _backward():
-            self.grad += out.data * (1 - out.data) * out.grad
+        def _backward(g):
+            self.grad += s * (1 - s) * g
         out._backward = _backward
         return out
 
@@ -168,7 +176,7 @@ class Value:
         self.grad = 1.0
         for v in reversed(topo):
             if v._backward is not None:
-                v._backward()
+                v._backward(v.grad)
 
     def nodes(self):
         """This value and every value it was computed from, each listed after its inputs.

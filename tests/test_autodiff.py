@@ -1,6 +1,7 @@
 """bpcourse.autodiff: scalar reverse-mode autodiff, checked by central differences and
 against the matrix backpropagation of bpcourse.MLP."""
 
+import gc
 import math
 import subprocess
 import sys
@@ -132,6 +133,24 @@ def test_grads_accumulate_over_backward_calls_until_zeroed():
         assert_allclose(g, 2 * once[k])
     net.zero_grad()
     assert all(p.grad == 0.0 for p in net.parameters())
+
+
+def test_a_dropped_graph_is_freed_without_the_cyclic_garbage_collector():
+    # No reference cycles (a node's _backward does not refer to the node), so reference
+    # counting frees a graph as soon as its output is dropped: the collector finds nothing.
+    def loss_graph():
+        net = MLP([2, 3, 1], activation="tanh", seed=0)
+        L = net.loss([[0.5, -1.0], [1.0, 2.0]], [[1.0], [0.0]])
+        L.backward()
+        return len(L.nodes())
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert loss_graph() > 50
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 def test_a_graph_10000_nodes_deep():
