@@ -19,7 +19,8 @@ Each answer carries its own explanation, shown when the reader picks it. A chapt
 Texts are plain text with math between ``$...$`` (typeset by the page's own MathJax) and
 code between backticks; ``<``, ``>`` and ``&`` are shown as typed, never read as HTML.
 
-A number the build computes goes in as a value (``number(..., float(x), ...)``), never typed.
+A number the build computes goes in as a value (``number(..., float(x), ...)``), never typed;
+in a text, format it (``f"{x:.3f}"``), or ``sci(x)`` for math such as ``4.5 \\times 10^{-5}``.
 The reader's number is compared with the answer to ``digits`` significant digits; the
 question says how many to give. An integer answer is compared exactly by default.
 
@@ -40,7 +41,7 @@ from IPython.display import HTML, Javascript, display
 from jupyterquiz.dynamic.loader import load_questions_script
 from jupyterquiz.dynamic.renderer import build_script, build_styles, render_div
 
-__all__ = ["choice", "number", "quiz"]
+__all__ = ["choice", "number", "quiz", "sci"]
 
 # jupyterquiz's own palette (its display_quiz builds it inline, so it is copied here).
 _COLORS = {
@@ -53,6 +54,12 @@ _COLORS = {
     "--jq-text-color": "#fafafa", "--jq-link-color": "#9abafa",
 }
 _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def sci(x, digits=2):
+    """``x`` in scientific notation for math: ``sci(4.54e-05)`` is ``4.5 \\times 10^{-5}``."""
+    mantissa, exponent = f"{float(x):.{digits - 1}e}".split("e")
+    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
 
 
 def _text(s, what):
