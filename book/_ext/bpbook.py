@@ -11,7 +11,8 @@
   copied from the installed plotly package (the wheel carries it: no download), loaded
   before require.js (the widget manager's loader, on pages with ipywidgets) and before the
   figures' inline scripts call ``Plotly.newPlot``. Pages without a figure do not load it
-  (4.8 MB).
+  (4.8 MB). Each figure's other representation, plotly's own mime type (for JupyterLab),
+  is left out of the page without the warning myst-nb gives an unknown mime type.
 """
 
 import filecmp
@@ -24,6 +25,30 @@ from pathlib import Path
 PLOTLY_JS = "plotly/plotly.min.js"
 PLOTLY_PRIORITY = 400
 PLOTLY_DIV = 'class="plotly-graph-div"'
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+class PlotlyMimeSkipped:
+    """A myst-nb mime render plugin: plotly's JSON becomes no node, silently.
+
+    myst-nb finds such plugins through entry points (group ``myst_nb.mime_renderers``) and
+    warns "skipping unknown output mime type" for any type none of them handles, which
+    ``-W`` makes an error. The text/html beside the JSON is what the page shows.
+    """
+
+    mime_priority_overrides = ()
+
+    @staticmethod
+    def handle_mime(renderer, data, inline):
+        return [] if data.mime_type == PLOTLY_MIME else None
+
+
+def _register_plotly_mime():
+    from myst_nb.core import render
+
+    plugins = render.load_mime_renders()  # the cached list of the entry points' plugins
+    if PlotlyMimeSkipped not in plugins:
+        plugins.append(PlotlyMimeSkipped)
 
 
 def _offer_ipynb(app, pagename, templatename, context, doctree):
@@ -61,4 +86,5 @@ def setup(app):
     # Before sphinx-book-theme's header buttons (priority 501) read ``ipynb_source``.
     app.connect("html-page-context", _offer_ipynb, priority=500)
     app.connect("html-page-context", _add_plotly)
+    _register_plotly_mime()
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "0.1"}
