@@ -16,8 +16,9 @@ Each answer carries its own explanation, shown when the reader picks it. A chapt
                otherwise="Use $\\sigma' = \\sigma (1 - \\sigma)$ at $z = 0$."),
     )
 
-Texts are plain text with math between ``$...$`` (typeset by the page's own MathJax) and
-code between backticks; ``<``, ``>`` and ``&`` are shown as typed, never read as HTML.
+Texts are plain text with math between ``$...$`` (typeset by the page's own MathJax), code
+between backticks and ``*emphasis*``; ``<``, ``>`` and ``&`` are shown as typed, never read as
+HTML.
 
 A number the build computes goes in as a value (``number(..., float(x), ...)``), never typed;
 in a text, format it (``f"{x:.3f}"``), or ``sci(x)`` for math such as ``4.5 \\times 10^{-5}``.
@@ -63,14 +64,17 @@ def sci(x, digits=2):
 
 
 def _text(s, what):
-    """Plain text with $math$ and `code` as the HTML that jupyterquiz shows."""
+    """Plain text with $math$, `code` and *emphasis* as the HTML that jupyterquiz shows."""
     s = str(s).strip()
     if not s:
         raise ValueError(f"{what} is empty")
     if s.count("$") % 2:
         raise ValueError(f"{what} has an unpaired $: {s!r}")
-    s = html.escape(s, quote=False)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
+    parts = re.split(r"(\$[^$]*\$)", html.escape(s, quote=False))
+    for k in range(0, len(parts), 2):  # the text between the math: `code` and *emphasis*
+        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", parts[k])
+        parts[k] = re.sub(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])", r"<em>\1</em>", text)
+    return "".join(parts)
 
 
 def choice(question, *answers):
