@@ -155,6 +155,17 @@ def figure_problems(page, figure_ids):
             return !!gd && !!gd._fullLayout && !!gd.querySelector(".main-svg"); }""", fid)
         if not drawn:
             problems.append(f"figure {fid} was not drawn")
+            continue
+        # Controls drawn below the figure's box overlap the text after it, and JupyterLab's
+        # output area cuts them off: each must lie inside the figure.
+        outside = page.evaluate("""id => { const gd = document.getElementById(id);
+            const bottom = gd.getBoundingClientRect().bottom;
+            return Array.from(gd.querySelectorAll(".slider-group, .updatemenu-container"))
+                .map(e => e.getBoundingClientRect().bottom - bottom).filter(d => d > 1); }""",
+                                fid)
+        if outside:
+            problems.append(f"figure {fid}: a slider or button reaches {max(outside):.0f} px "
+                            "below the figure's box")
     problems += [e for e in page.errors
                  if not any(re.fullmatch(known, e) for known in KNOWN_ERRORS)]
     problems += [f"request off the machine refused: {u}" for u in page.refused]
