@@ -72,7 +72,7 @@ def page_of(browser):
     contexts = []
 
     def open_page(name):
-        ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+        ctx = browser.new_context(viewport={"width": 1200, "height": 2000})
         ctx.set_default_timeout(30_000)
         contexts.append(ctx)
         refused = []
