@@ -45,7 +45,7 @@ def summary(ps):
 
 
 def glue_assignment(ps):
-    """Glue ``<ps>_total``, ``<ps>_auto``, ``<ps>_manual``, ``<ps>_behaviours``, ``<ps>_functions``; return them."""
+    """Glue ``<ps>_total``, ``_auto``, ``_manual``, ``_behaviours``, ``_functions``; return them."""
     from myst_nb import glue
 
     s = summary(ps)
