@@ -88,6 +88,14 @@ def test_book_builds(built_book):
     log = proc.stdout + proc.stderr
     warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
     warnings = [w for w in warnings if "[IPKernelApp]" not in w]
+    # The kernels' messaging layer now and then logs an uncaught exception in a ZMQ stream
+    # callback (jupyter_client issues 771 and 950, intermittent, seen once here in ~10
+    # builds). It is no cell error (those fail the build: raise_on_error) and no Sphinx
+    # warning, so it is shown, not failed on.
+    plumbing = [w for w in warnings if w.startswith("ERROR:tornado.general:")]
+    warnings = [w for w in warnings if w not in plumbing]
+    for w in plumbing:
+        print(f"note, not a book problem: {w}")
     assert proc.returncode == 0, (
         f"the book failed to build ({seconds:.0f} s); warnings and errors:\n"
         + "\n".join(warnings[:40]) + f"\n--- end of log ---\n{log[-3000:]}")
