@@ -25,27 +25,17 @@ Chromium or Playwright is missing.
 
 import math
 import re
-import shutil
 import statistics
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import CHROMIUM, OFFLINE_PAGES, browser_marks, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - in the dev extra
-    sync_playwright = None
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.slow, pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None or sync_playwright is None,
-                       reason="headless Chromium (Debian's `chromium`) or Playwright for "
-                              "Python not found; the interactive figures are not checked"),
-]
+pytestmark = browser_marks("the interactive figures are not checked")
 
 # The pages with plotly figures, and the div ids of their figures (interactive.show).
 FIGURES = {"book/02-sigmoid-neuron": ["bp-ch02-neuron"],
@@ -90,9 +80,7 @@ def offline_browser():
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-                  "--allow-file-access-from-files"])
+            args=OFFLINE_PAGES)
         try:
             ctx = browser.new_context(viewport={"width": 1200, "height": 1000})
             ctx.set_default_timeout(30_000)

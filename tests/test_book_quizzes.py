@@ -22,26 +22,15 @@ message, where Chromium or Playwright is missing.
 
 import html
 import re
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support import CHROMIUM, OFFLINE_PAGES, browser_marks, sync_playwright
 from test_book import HTML, PAGES
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - in the dev extra
-    sync_playwright = None
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = HTML.parent / "screenshots"
-pytestmark = [
-    pytest.mark.slow, pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None or sync_playwright is None,
-                       reason="headless Chromium (Debian's `chromium`) or Playwright for "
-                              "Python not found; the quiz checks skipped"),
-]
+pytestmark = browser_marks("the quiz checks skipped")
 
 # Every chapter: not the root page (the first of _toc.yml) nor the bibliography.
 CHAPTERS = [p for p in PAGES[1:] if Path(p).name != "references"]
@@ -59,9 +48,7 @@ def browser(built_book):
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--allow-file-access-from-files",
-                  "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"])
+            args=OFFLINE_PAGES)
         yield b
         b.close()
 

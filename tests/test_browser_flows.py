@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support import submit
+from support import CHROMIUM, browser_marks, submit, sync_playwright
 from test_assignments import student_notebook
 from test_feedback import message
 
@@ -45,16 +45,10 @@ from bpcourse.grading import driver
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "_build" / "screenshots"
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # pragma: no cover - in the dev extra
-    sync_playwright = None
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.slow, pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None or sync_playwright is None,
-                       reason="headless Chromium (Debian's `chromium`) or Playwright for "
-                              "Python not found; the JupyterLab and formgrader flows skipped"),
-]
+    expect = None
+pytestmark = browser_marks("the JupyterLab and formgrader flows skipped")
 
 SIGMOID = '''def sigmoid(z):
     """Logistic sigmoid, stable for |z| = 1000."""
