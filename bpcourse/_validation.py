@@ -102,3 +102,17 @@ def check_Y(Y, n, n_out, dtype, name="Y"):
     if not np.isfinite(Y).all():
         raise ValueError(f"{name} contains NaN or inf values")
     return Y
+
+
+def check_distributions(Y, name="Y"):
+    """Softmax + cross-entropy's gradient (P - Y) / n assumes each target row is a probability
+    distribution (non-negative, summing to 1): refuse rows that are not, naming the first."""
+    tol = 100 * Y.shape[1] * np.finfo(Y.dtype).eps
+    bad = np.flatnonzero((np.abs(Y.sum(axis=1) - 1) > tol) | (Y < 0).any(axis=1))
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"{name} row {i} (sum {float(Y[i].sum()):.6g}, min {float(Y[i].min()):.6g}) is not a "
+            f"probability distribution: softmax + cross-entropy's gradient (P - Y) / n needs "
+            f"non-negative target rows summing to 1 ({len(bad)} of {len(Y)} rows are not)")
+    return Y

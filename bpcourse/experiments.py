@@ -23,7 +23,6 @@ from itertools import product
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from . import mnist, train
@@ -45,12 +44,15 @@ DEFAULTS = {
     "momentum": 0.0,           # SGD only
     "weight_decay": 0.0,       # L2 on the weights (not the biases): grad + weight_decay * W
     "dropout": 0.0,            # probability of dropping a hidden unit in training
-    "patience": None,          # early stopping: stop after this many epochs without a better
-                               # validation accuracy, and keep the best epoch's parameters
+    "patience": None,          # early stopping: stop after this many evaluations without a
+                               # better validation accuracy, and keep the best epoch's parameters
     "grad": "mean",            # "mean": the batch's mean gradient; "sum": n times it
     "bias": True,              # False: biases start at 0 and are never updated
     "batch_size": 64,
     "epochs": 10,
+    "eval_every": 1,           # validation and test accuracy after every k-th epoch and the
+                               # last (None in the history elsewhere): for long runs whose
+                               # curve is not needed epoch by epoch
     "train_size": None,        # None: all 50,000 training images; N: the first N
     "train_on": "train",       # "train", or "train+val" (validation images appended)
     "start_from": None,        # path of a saved JSON model to continue from
@@ -88,6 +90,8 @@ def _normalise(config):
         raise ValueError(f"grad must be 'mean' or 'sum', got {c['grad']!r}")
     if not isinstance(c["bias"], bool):
         raise ValueError(f"bias must be True or False, got {c['bias']!r}")
+    if not (isinstance(c["eval_every"], int) and c["eval_every"] >= 1):
+        raise ValueError(f"eval_every must be a whole number >= 1, got {c['eval_every']!r}")
     if c["patience"] is not None and not (isinstance(c["patience"], int) and c["patience"] >= 1):
         raise ValueError(f"patience must be None or a whole number >= 1, got {c['patience']!r}")
     return c
@@ -265,18 +269,42 @@ def _mnist(dtype):
     return _MNIST[dtype]
 
 
-def run(config, cache=True, progress=False, save_model=None):
+def run(config, cache=True, progress=False, save_model=None, diverged="raise"):
     """Train one configuration on MNIST (Nielsen's split) and return its result row.
 
     The row holds the configuration, ``train_acc``/``val_acc``/``test_acc`` and losses
     after the last epoch, ``best_val_acc`` and ``best_epoch``, ``seconds_per_epoch``, and
     ``history`` (per-epoch lists, including ``test_acc``). ``save_model`` writes the
     trained network as JSON (the run is then always trained, never read from cache).
+
+    A run whose loss becomes NaN or inf raises ``train.Diverged``; with
+    ``diverged="keep"`` it returns (and caches) the configuration with ``diverged``:
+    ``{"epoch", "batch", "loss", "message"}`` instead, so a sweep that expects some runs to
+    diverge neither stops nor trains them again.
     """
+    if diverged not in ("raise", "keep"):
+        raise ValueError(f"diverged must be 'raise' or 'keep', got {diverged!r}")
     c = _normalise(config)
     key = _key(c)
     if cache and save_model is None and (row := _RUNS.get(key)) is not None:
+        if "diverged" in row and diverged == "raise":
+            d = row["diverged"]
+            raise train.Diverged(float(d["loss"]), d["epoch"], d["batch"], c["lr"])
         return row
+    try:
+        return _train_run(c, key, cache, progress, save_model)
+    except train.Diverged as err:
+        if diverged == "raise":
+            raise
+        row = {**c, "hidden": list(c["hidden"]), "key": key,
+               "diverged": {"epoch": err.epoch, "batch": err.batch, "loss": str(err.loss),
+                            "message": str(err)}}
+        if cache:
+            _RUNS.put(key, row)
+        return row
+
+
+def _train_run(c, key, cache, progress, save_model):
     (Xtr, ytr), (Xva, yva), (Xte, yte) = _mnist(c["dtype"])
     if c["train_size"]:
         Xtr, ytr = Xtr[:c["train_size"]], ytr[:c["train_size"]]
@@ -292,30 +320,32 @@ def run(config, cache=True, progress=False, save_model=None):
 
     def track_test(net, hist):
         nonlocal best_params
-        hist.setdefault("test_acc", []).append(net.accuracy(Xte, yte))
+        if hist["val_acc"][-1] is None:  # an epoch fit did not evaluate (eval_every)
+            hist.setdefault("test_acc", []).append(None)
+            return False
+        hist.setdefault("test_acc", []).append(train._evaluate(net, Xte, yte)[1])
         if c["patience"] is None:
             return False
-        best = int(np.argmax(hist["val_acc"]))
-        if best == len(hist["val_acc"]) - 1:
+        seen = [i for i, v in enumerate(hist["val_acc"]) if v is not None]
+        best = max(seen, key=lambda i: hist["val_acc"][i])  # the first of equal ones
+        if best == seen[-1]:
             best_params = {k: v.copy() for k, v in net.params.items()}
-        return len(hist["val_acc"]) - 1 - best >= c["patience"]  # True stops training
+        return len(seen) - 1 - seen.index(best) >= c["patience"]  # True stops training
 
     t0 = time.perf_counter()
-    # One BLAS thread: for these matrix sizes two threads on two cores were slower, and
-    # many times slower when anything else was running (see chapter 16).
-    with threadpool_limits(limits=1, user_api="blas"):
-        hist = train.fit(net, (Xtr, ytr), val=(Xva, yva), epochs=c["epochs"],
-                         batch_size=c["batch_size"], seed=c["seed"], progress=progress,
-                         optimizer=_optimizer(net, c),
-                         on_epoch=track_test)
-        if best_params is not None:  # early stopping keeps the best epoch's network
-            net.params = best_params
-        test_loss, test_acc = train.evaluate(net, Xte, yte)
-    best = int(np.argmax(hist["val_acc"]))
-    last = best if best_params is not None else -1  # the epoch whose network is returned
+    hist = train.fit(net, (Xtr, ytr), val=(Xva, yva), epochs=c["epochs"],
+                     batch_size=c["batch_size"], seed=c["seed"], progress=progress,
+                     optimizer=_optimizer(net, c), eval_every=c["eval_every"],
+                     on_epoch=track_test)
+    if best_params is not None:  # early stopping keeps the best epoch's network
+        net.params = best_params
+    test_loss, test_acc = train.evaluate(net, Xte, yte)
+    seen = [i for i, v in enumerate(hist["val_acc"]) if v is not None]
+    best = max(seen, key=lambda i: hist["val_acc"][i])
+    last = best if best_params is not None else len(hist["epoch"]) - 1  # the returned network
     row = {**c, "hidden": list(c["hidden"]), "key": key,
            "train_acc": hist["train_acc"][last], "val_acc": hist["val_acc"][last],
-           "test_acc": test_acc, "train_loss": hist["train_loss"][-1],
+           "test_acc": test_acc, "train_loss": hist["train_loss"][last],
            "val_loss": hist["val_loss"][last], "test_loss": test_loss,
            "best_val_acc": hist["val_acc"][best], "best_epoch": best + 1,
            "epochs_run": len(hist["epoch"]),
@@ -329,10 +359,11 @@ def run(config, cache=True, progress=False, save_model=None):
     return row
 
 
-def sweep(configs, base=None, seeds=(0,), cache=True, progress=True):
+def sweep(configs, base=None, seeds=(0,), cache=True, progress=True, diverged="raise"):
     """Run every configuration (merged over ``base``) for every seed; one progress bar.
 
     Returns a ``Table`` of result rows in the order given (configuration-major, then seed).
+    ``diverged`` is passed to ``run``.
     """
     todo = [{**(base or {}), **cfg, "seed": s} for cfg in configs for s in seeds]
     rows = []
@@ -340,7 +371,7 @@ def sweep(configs, base=None, seeds=(0,), cache=True, progress=True):
     for cfg in bar:
         bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in cfg.items() if k != "seed"),
                             refresh=False)
-        rows.append(run(cfg, cache=cache))
+        rows.append(run(cfg, cache=cache, diverged=diverged))
     return Table(rows)
 
 

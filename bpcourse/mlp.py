@@ -249,11 +249,16 @@ class MLP:
         changed: an optimizer applies the gradients. ``check=False`` takes Y as it is,
         (n, n_L) in the network's dtype, as ``loss`` does. After a training pass with
         dropout, the gradients flow through the units that pass kept (its ``masks``).
+        With a softmax output and cross-entropy, each target row must be a probability
+        distribution, or a ValueError names the first that is not: the gradient (P - Y) / n
+        is exact only for rows that sum to 1 (chapter 7).
         """
         if not self.A:
             raise RuntimeError("call forward(X) before backward(Y)")
         if check:
             Y = _validation.check_Y(Y, len(self.A[0]), self.sizes[-1], self.dtype)
+            if (self.output, self.loss_name) == ("softmax", "cross_entropy"):
+                _validation.check_distributions(Y)
         L = self.n_layers
         P, n = self.A[L], len(self.A[0])
         if (self.output, self.loss_name) in FUSED:

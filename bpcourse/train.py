@@ -6,9 +6,24 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _validation
+from . import threads as _threads
 from .optim import SGD
 
-__all__ = ["fit", "evaluate"]
+__all__ = ["Diverged", "fit", "evaluate"]
+
+
+class Diverged(FloatingPointError):
+    """The loss became NaN or inf: raised by ``fit`` with where it happened.
+
+    ``epoch`` and ``batch`` count from 1; ``lr`` is the optimizer's rate (None if it has
+    none). A ``FloatingPointError``, so code that catches that still works.
+    """
+
+    def __init__(self, loss, epoch, batch, lr):
+        self.loss, self.epoch, self.batch, self.lr = loss, epoch, batch, lr
+        super().__init__(f"loss became {'NaN' if np.isnan(loss) else 'inf'} at epoch {epoch}, "
+                         f"batch {batch}: try a smaller learning rate "
+                         f"(lr={'?' if lr is None else lr})")
 
 
 def evaluate(net, X, y, batch_size=10000):
@@ -18,9 +33,11 @@ def evaluate(net, X, y, batch_size=10000):
     return _evaluate(net, X, y, batch_size)
 
 
-def _evaluate(net, X, y, batch_size=10000):
+def _evaluate(net, X, y, batch_size=10000, available=None):
     total, correct = 0.0, 0
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    threads = _threads.blas_threads(net.sizes, min(batch_size, len(X)), available)
+    with (_threads.limit(threads),
+          np.errstate(over="ignore", invalid="ignore", divide="ignore")):
         for i in range(0, len(X), batch_size):
             P = net.forward(X[i:i + batch_size], check=False)  # checked by the caller
             yb = y[i:i + batch_size]
@@ -42,7 +59,7 @@ def _targets(y, n_out, dtype):
 
 
 def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
-        progress=True, on_batch=None, on_epoch=None):
+        progress=True, on_batch=None, on_epoch=None, eval_every=1, threads=None):
     """Train ``net`` with mini-batch gradient descent.
 
     Parameters
@@ -70,6 +87,17 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         ``on_epoch(net, hist)`` after every epoch, once ``hist`` holds that epoch (e.g. to
         add test accuracy to the history, or to keep a copy of the best parameters so far);
         returning True stops training there (early stopping).
+    eval_every : int
+        Evaluate ``val`` after every ``eval_every``-th epoch and after the last; the other
+        epochs' ``val_loss`` and ``val_acc`` are None (for long runs whose validation curve
+        is not needed epoch by epoch: an evaluation can cost more than a small epoch).
+    threads : int or None
+        BLAS threads for the training steps. None chooses from the size of the products
+        (``bpcourse.threads``): one thread below 20 million multiply-adds per product (a
+        batch of 64 through 784-128-10 is 6.4 million), where two threads cost more than
+        they save and are several times slower while another program keeps a core busy;
+        every available thread above. Evaluating ``val`` chooses the same way for its own
+        size. Callbacks run with the thread pools as the caller left them.
 
     Returns
     -------
@@ -80,8 +108,9 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
 
     Raises
     ------
-    FloatingPointError
-        When the loss becomes NaN or inf; the message names the epoch and batch.
+    Diverged
+        A ``FloatingPointError``, when the loss becomes NaN or inf; it names the epoch and
+        batch, in its message and as attributes.
     """
     X, y = _unpack(train, "train")
     X = _validation.check_X(X, net.sizes[0], net.dtype, name="train X")
@@ -98,6 +127,8 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not (isinstance(eval_every, (int, np.integer)) and eval_every >= 1):
+        raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
     optimizer = optimizer if optimizer is not None else SGD(lr=0.1)
     Y = _targets(y, net.sizes[-1], net.dtype)
     n = len(X)
@@ -107,13 +138,17 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
                             "seconds")}
     bar = tqdm(total=epochs * n_batches, disable=not progress, unit="batch",
                desc=f"training {net.sizes}", leave=True)
+    available = _threads.available()  # the caller's limit: never raised
+    if threads is None:
+        threads = _threads.blas_threads(net.sizes, min(batch_size, n), available)
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             order = rng.permutation(n)
             loss_sum, correct, seen, stop = 0.0, 0, 0, False
             # Overflow is detected below from the loss, with a message that says what to do.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with (_threads.limit(threads),
+                  np.errstate(over="ignore", invalid="ignore", divide="ignore")):
                 for b in range(n_batches):
                     idx = order[b * batch_size:(b + 1) * batch_size]
                     Yb = Y[idx]
@@ -122,10 +157,7 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
                     P = net.forward(X[idx], check=False, train=True)
                     L = net.loss(P, Yb, check=False)
                     if not np.isfinite(L):
-                        raise FloatingPointError(
-                            f"loss became {'NaN' if np.isnan(L) else 'inf'} at epoch {epoch}, "
-                            f"batch {b + 1}: try a smaller learning rate "
-                            f"(lr={getattr(optimizer, 'lr', '?')})")
+                        raise Diverged(L, epoch, b + 1, getattr(optimizer, "lr", None))
                     grads = net.backward(Yb, check=False)
                     optimizer.step(net.params, grads)
                     loss_sum += L * len(idx)
@@ -139,8 +171,8 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
             hist["epoch"].append(epoch)
             hist["train_loss"].append(loss_sum / seen)
             hist["train_acc"].append(correct / seen)
-            if val is not None:
-                vl, va = _evaluate(net, Xv, yv)
+            if val is not None and (epoch % eval_every == 0 or epoch == epochs or stop):
+                vl, va = _evaluate(net, Xv, yv, available=available)
             else:
                 vl = va = None
             hist["val_loss"].append(vl)

@@ -60,6 +60,22 @@ def test_targets(net):
         net.backward(np.full((3, 10), np.nan))
 
 
+@pytest.mark.parametrize(("row", "match"), [
+    ([1.0, 1.0] + [0.0] * 8, r"row 1 \(sum 2, min 0\) is not a probability distribution"),
+    ([1.5, -0.5] + [0.0] * 8, r"row 1 \(sum 1, min -0.5\)"),
+])
+def test_softmax_cross_entropy_targets_must_be_distributions(net, row, match):
+    """(P - Y) / n is the gradient only for rows summing to 1: others are refused, not used."""
+    Y = np.eye(10)[[3, 0, 5]]
+    Y[1] = row
+    net.forward(np.zeros((3, 784)))
+    with pytest.raises(ValueError, match=match):
+        net.backward(Y)
+    smooth = np.full((3, 10), 0.01) + 0.9 * np.eye(10)[[3, 0, 5]]  # label smoothing: fine
+    net.forward(np.zeros((3, 784)))
+    assert set(net.backward(smooth)) == set(net.params)
+
+
 def test_backward_before_forward():
     with pytest.raises(RuntimeError, match=r"call forward\(X\) before backward"):
         bp.MLP([2, 2], seed=0).backward(np.array([0]))

@@ -189,3 +189,45 @@ def test_run_with_regularisation_and_early_stopping(runs):
     assert stopped["epochs_run"] == base["epochs"] or stopped["epochs_run"] == best + 2
     assert stopped["val_acc"] == max(h["val_acc"]) == stopped["best_val_acc"]
     assert stopped["test_acc"] == pytest.approx(h["test_acc"][best])
+    # Every metric of the row is the kept epoch's, the training loss too.
+    assert stopped["train_loss"] == h["train_loss"][best]
+    assert stopped["train_acc"] == h["train_acc"][best]
+
+
+@pytest.mark.slow
+def test_eval_every_evaluates_every_kth_and_the_last_epoch(runs):
+    base = {"hidden": (16,), "train_size": 500, "epochs": 7}
+    every = ex.run(base)
+    sparse = ex.run({**base, "eval_every": 3})
+    h = sparse["history"]
+    evaluated = [e for e, v in zip(h["epoch"], h["val_acc"], strict=True) if v is not None]
+    assert evaluated == [3, 6, 7]
+    assert [v is None for v in h["test_acc"]] == [v is None for v in h["val_acc"]]
+    # The same training, fewer evaluations: the evaluated epochs agree with the full run's.
+    for e in evaluated:
+        assert h["val_acc"][e - 1] == every["history"]["val_acc"][e - 1]
+    assert sparse["test_acc"] == every["test_acc"] and sparse["val_acc"] == every["val_acc"]
+    assert sparse["best_val_acc"] == max(v for v in h["val_acc"] if v is not None)
+    with pytest.raises(ValueError, match="eval_every must be a whole number >= 1, got 0"):
+        ex.run({**base, "eval_every": 0})
+
+
+@pytest.mark.slow
+def test_diverging_run_is_kept_and_cached_or_raises(runs):
+    cfg = {"hidden": (16,), "train_size": 500, "epochs": 2, "lr": 50.0, "output": "identity",
+           "loss": "mse"}
+    with pytest.raises(bp.train.Diverged) as err:
+        ex.run(cfg)
+    assert err.value.lr == 50.0
+    row = ex.sweep([cfg], diverged="keep", progress=False)[0]
+    assert (row["diverged"]["epoch"], row["diverged"]["batch"]) == (err.value.epoch,
+                                                                     err.value.batch)
+    assert "test_acc" not in row
+    assert len(list(runs.glob("run-*.json"))) == 1  # cached ...
+    again = ex.run(cfg, diverged="keep")  # ... and read back, not trained again
+    assert again == row
+    with pytest.raises(bp.train.Diverged,
+                       match=f"epoch {err.value.epoch}, batch {err.value.batch}:"):
+        ex.run(cfg)  # a cached divergence still raises by default
+    with pytest.raises(ValueError, match="diverged must be 'raise' or 'keep'"):
+        ex.run(cfg, diverged="ignore")

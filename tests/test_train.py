@@ -136,3 +136,59 @@ def test_fit_validates_its_data_once_not_per_batch(monkeypatch):
     net = bp.MLP([2, 4, 1], output="sigmoid", loss="bce", seed=0)
     bp.fit(net, (X, y), val=(X, y), epochs=2, batch_size=8, progress=False)
     assert len(calls) == 2  # train X and val X, not 2 x 8 batches
+
+
+def _blas_threads_now():
+    from threadpoolctl import threadpool_info
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def test_threads_are_chosen_from_the_product_sizes():
+    from bpcourse import threads
+    assert threads.blas_threads([784, 128, 10], 64, 2) == 1       # 6.4 million multiply-adds
+    assert threads.blas_threads([784, 128, 10], 10000, 2) == 2    # evaluation: 1 billion
+    assert threads.blas_threads([784, 800, 10], 32, 2) == 2       # 20 million: a wide layer
+    assert threads.blas_threads([784, 800, 10], 32, 1) == 1       # never above what is allowed
+
+
+@pytest.mark.parametrize(("sizes", "batch", "outer", "expected"), [
+    ([20, 16, 2], 8, None, 1),                 # small products: one thread
+    ([1000, 1000, 10], 64, None, "all"),       # 64 million multiply-adds: every thread
+    ([1000, 1000, 10], 64, 1, 1),              # ... but never above the caller's limit
+])
+def test_fit_trains_with_the_chosen_threads_and_restores_them(sizes, batch, outer, expected):
+    from threadpoolctl import threadpool_limits
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2 * batch, sizes[0])), rng.integers(0, 2, 2 * batch)
+    seen = []
+    with threadpool_limits(outer, user_api="blas"):
+        before = _blas_threads_now()
+        bp.fit(bp.MLP(sizes, seed=0), (X, y), epochs=1, batch_size=batch, progress=False,
+               on_batch=lambda *a: seen.append(_blas_threads_now()))
+        assert _blas_threads_now() == before  # restored after training
+    assert set(seen) == {before if expected == "all" else expected}
+
+
+def test_fit_threads_argument_fixes_the_count():
+    X, y = bp.datasets.linear(64, seed=0)
+    seen = []
+    bp.fit(bp.MLP([2, 4, 2], seed=0), (X, y), epochs=1, batch_size=16, progress=False,
+           threads=2, on_batch=lambda *a: seen.append(_blas_threads_now()))
+    assert set(seen) == {2}
+
+
+def test_eval_every_and_diverged_attributes():
+    X, y = bp.datasets.linear(100, seed=0)
+    hist = bp.fit(bp.MLP([2, 4, 2], seed=0), (X, y), val=(X, y), epochs=5, eval_every=2,
+                  progress=False)
+    assert [v is not None for v in hist["val_acc"]] == [False, True, False, True, True]
+    with pytest.raises(ValueError, match="eval_every must be a positive integer, got 0"):
+        bp.fit(bp.MLP([2, 4, 2], seed=0), (X, y), eval_every=0, progress=False)
+    X, y = bp.datasets.linear(256, seed=0)  # as in test_nan_loss_stops_with_a_clear_error
+    net = bp.MLP([2, 16, 1], activation="relu", output="identity", loss="mse", seed=0)
+    with pytest.raises(bp.train.Diverged) as err:
+        bp.fit(net, (X, y), epochs=20, batch_size=32, optimizer=bp.SGD(lr=50.0),
+               progress=False)
+    assert isinstance(err.value, FloatingPointError) and err.value.lr == 50.0
+    assert err.value.epoch >= 1 and 1 <= err.value.batch <= 8
+    assert f"at epoch {err.value.epoch}, batch {err.value.batch}:" in str(err.value)
