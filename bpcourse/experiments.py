@@ -17,15 +17,21 @@ import html
 import importlib.util
 import json
 import os
+import queue
 import statistics
+import subprocess
+import sys
 import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from . import mnist, train
+from . import mnist, threads, train
 from .io import load_json
 from .mlp import MLP
 from .optim import OPTIMIZERS
@@ -359,20 +365,112 @@ def _train_run(c, key, cache, progress, save_model):
     return row
 
 
-def sweep(configs, base=None, seeds=(0,), cache=True, progress=True, diverged="raise"):
+def sweep(configs, base=None, seeds=(0,), cache=True, progress=True, diverged="raise",
+          workers=None):
     """Run every configuration (merged over ``base``) for every seed; one progress bar.
 
     Returns a ``Table`` of result rows in the order given (configuration-major, then seed).
     ``diverged`` is passed to ``run``.
+
+    Runs not in the cache are trained in ``workers`` processes at once (default: one per
+    core the process may use, at most one per run), each limited to its share of the BLAS
+    threads. Most runs train on one thread (``bpcourse.threads``), so two processes on
+    two cores finish a sweep in about half the time. ``workers=1`` trains here, in order.
+    The rows do not depend on where a run was trained, up to the rounding of a different
+    number of BLAS threads.
     """
     todo = [{**(base or {}), **cfg, "seed": s} for cfg in configs for s in seeds]
-    rows = []
-    bar = tqdm(todo, desc="sweep", unit="run", disable=not progress)
-    for cfg in bar:
-        bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in cfg.items() if k != "seed"),
-                            refresh=False)
-        rows.append(run(cfg, cache=cache, diverged=diverged))
+    rows = [None] * len(todo)
+    missing = {}  # key -> indices of todo waiting for that run (a config may repeat)
+    for i, cfg in enumerate(todo):
+        key = _key(_normalise(cfg))
+        row = _RUNS.get(key) if cache else None
+        if row is not None:
+            rows[i] = row
+        else:
+            missing.setdefault(key, []).append(i)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    n = min(len(missing), workers or cores or 1)
+    bar = tqdm(total=len(todo), initial=len(todo) - sum(map(len, missing.values())),
+               desc="sweep", unit="run", disable=not progress)
+    try:
+        if n <= 1:
+            for idx in missing.values():
+                bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in todo[idx[0]].items()
+                                              if k != "seed"), refresh=False)
+                row = run(todo[idx[0]], cache=cache, diverged="keep")
+                for i in idx:
+                    rows[i] = row
+                bar.update(len(idx))
+        else:
+            _train_in_workers(todo, missing, rows, n, cache, bar)
+    finally:
+        bar.close()
+    for i, row in enumerate(rows):  # every run is trained (and cached) before one raises
+        if "diverged" in row and diverged == "raise":
+            d = row["diverged"]
+            raise train.Diverged(float(d["loss"]), d["epoch"], d["batch"],
+                                 _normalise(todo[i])["lr"])
     return Table(rows)
+
+
+def _train_in_workers(todo, missing, rows, n, cache, bar):
+    """Train the missing runs in n worker processes, one run at a time each.
+
+    A worker is ``python -c "...; _worker()"``: JSON configurations in on stdin, JSON rows out
+    on stdout (the rows are what the cache stores anyway). Not multiprocessing: its spawn
+    re-imports the caller's main script, which breaks scripts without a main guard.
+    """
+    share = max(1, threads.available() // n)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    jobs = queue.Queue()
+    for key, idx in missing.items():
+        jobs.put((key, idx))
+
+    def serve():
+        proc = subprocess.Popen(
+            [sys.executable, "-c", f"from bpcourse.experiments import _worker; _worker({share})"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            while True:
+                try:
+                    _, idx = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                proc.stdin.write(json.dumps({"config": todo[idx[0]], "cache": cache}) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"a sweep worker died (exit code {proc.wait()}) while "
+                                       f"training {todo[idx[0]]}")
+                reply = json.loads(line)
+                if "error" in reply:
+                    raise RuntimeError(f"training {todo[idx[0]]} failed in a sweep worker:\n"
+                                       f"{reply['error']}")
+                for i in idx:
+                    rows[i] = reply["row"]
+                bar.update(len(idx))
+        finally:
+            proc.stdin.close()
+            proc.wait()
+
+    with ThreadPoolExecutor(n) as pool:
+        for future in [pool.submit(serve) for _ in range(n)]:
+            future.result()  # a worker's error is raised here
+
+
+def _worker(blas_threads):
+    """The loop of a sweep worker process (see ``_train_in_workers``)."""
+    threadpool_limits(limits=blas_threads, user_api="blas")
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            reply = {"row": run(job["config"], cache=job["cache"], diverged="keep")}
+        except Exception:  # reported to the parent, which raises it with the config
+            reply = {"error": traceback.format_exc()}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
 
 
 class Table:

@@ -231,3 +231,35 @@ def test_diverging_run_is_kept_and_cached_or_raises(runs):
         ex.run(cfg)  # a cached divergence still raises by default
     with pytest.raises(ValueError, match="diverged must be 'raise' or 'keep'"):
         ex.run(cfg, diverged="ignore")
+
+
+@pytest.mark.slow
+def test_sweep_in_two_worker_processes_matches_one(runs, tmp_path, monkeypatch):
+    """Two workers give the rows one process gives, in the order asked, repeats included;
+    a diverging run is kept or raised as asked, after the others are cached."""
+    base = {"hidden": (16,), "train_size": 500, "epochs": 2}
+    configs = [{"lr": 0.1}, {"lr": 0.5}, {"lr": 0.1}]
+    two = ex.sweep(configs, base=base, seeds=[0, 1], progress=False, workers=2)
+    assert len(list(runs.glob("run-*.json"))) == 4  # the repeated config trained once
+    monkeypatch.setenv("BPCOURSE_RUNS", str(tmp_path / "serial"))
+    one = ex.sweep(configs, base=base, seeds=[0, 1], progress=False, workers=1)
+    for a, b in zip(two, one, strict=True):
+        assert (a["lr"], a["seed"]) == (b["lr"], b["seed"])
+        assert a["test_acc"] == pytest.approx(b["test_acc"], abs=2e-3)
+    bad = [{"lr": 50.0, "output": "identity", "loss": "mse"}, {"lr": 0.2}]
+    kept = ex.sweep(bad, base=base, progress=False, workers=2, diverged="keep")
+    assert "diverged" in kept[0] and "test_acc" in kept[1]
+    with pytest.raises(bp.train.Diverged):
+        ex.sweep(bad, base=base, progress=False, workers=2)
+
+
+@pytest.mark.slow
+def test_sweep_worker_errors_name_the_run(runs):
+    """A run that fails inside a worker is raised in the caller, naming the run and the cause."""
+    broken = runs.parent / "broken-model.json"
+    broken.write_text('{"not": "a model"}')  # hashed by the caller, read by the worker
+    with pytest.raises(RuntimeError,
+                       match=r"(?s)failed in a sweep worker:.*broken-model.*(Error|error)"):
+        ex.sweep([{"start_from": str(broken)}, {"start_from": str(broken), "lr": 0.2}],
+                 base={"hidden": (16,), "train_size": 100, "epochs": 1}, progress=False,
+                 workers=2)
