@@ -15,7 +15,7 @@ from .io import load_json, save_json
 from .mlp import INITS, MLP
 from .mnist import data_home, fetch_mnist, load_mnist
 from .optim import OPTIMIZERS
-from .speedrun import RECORD_DEFAULTS, SCHEDULES, train_record
+from .speedrun import AUGMENTS, RECORD_DEFAULTS, SCHEDULES, train_record
 from .train import fit
 
 CHOICES = {
@@ -25,13 +25,18 @@ CHOICES = {
     "init": tuple(sorted(INITS)),
     "dtype": FLOAT_DTYPES,
     "schedule": SCHEDULES,
+    "augment": AUGMENTS,
 }
 HELP = {
     "hidden": "hidden layer widths, e.g. --hidden 128 64",
     "init": "weight initialisation; default: He for ReLU, Xavier for sigmoid and tanh",
     "train_size": "use only the first N training images",
     "budget": "seconds of training",
+    "augment": "shift: whole-pixel shifts here; affine: rotations, scalings and shifts made "
+               "by a second process",
     "max_shift": "shift each image by up to this many pixels every epoch",
+    "max_rotate": "rotate each image by up to this many degrees (augment affine)",
+    "max_scale": "scale each image by a factor within 1 +- this (augment affine)",
     "threads": "BLAS threads",
     "weight_decay": "L2 penalty on the weights, not the biases",
     "dropout": "probability of dropping a hidden unit in training",

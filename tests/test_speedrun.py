@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -18,12 +20,42 @@ def test_shift_images_moves_pixels():
     assert speedrun.shift_images(X, 0, rng) is X
 
 
+def test_distort_images_rotates_scales_and_shifts_about_the_centre():
+    rng = np.random.default_rng(0)
+    X = rng.random((600, 784)).astype(np.float32)
+    assert_array_equal(speedrun.distort_images(X, rng, 0, 0, 0), X)  # no distortion: exact
+    # A lit pixel 6 px right of the centre: rotation and scale move it along a circle's arc.
+    one = np.zeros((600, 784), np.float32)
+    one[:, 14 * 28 + 20] = 1
+    out = speedrun.distort_images(one, rng, max_shift=0, max_rotate=30, max_scale=0)
+    assert out.shape == one.shape and out.dtype == one.dtype
+    ys, xs = np.mgrid[0:28, 0:28].reshape(2, 784) - 13.5
+    mass = out.sum(axis=1)
+    cy, cx = (out @ ys) / mass, (out @ xs) / mass  # where each image's light went
+    # The pixel's centre is (0.5, 6.5) from the image's: radius 6.52, angle 4.4 degrees.
+    radius, turn = np.hypot(cy, cx), np.degrees(np.arctan2(cy, cx) - np.arctan2(0.5, 6.5))
+    assert np.allclose(radius, np.hypot(0.5, 6.5), atol=0.3) and np.abs(turn).max() <= 30.5
+    assert np.abs(turn).max() > 25  # the angles really spread over the range
+    shifted = speedrun.distort_images(one, rng, max_shift=2, max_rotate=0, max_scale=0)
+    cx = (shifted @ xs) / shifted.sum(axis=1)
+    assert 6.5 - 2 - 1e-3 <= cx.min() < 5.5 and 7.5 < cx.max() <= 6.5 + 2 + 1e-3
+
+
 @pytest.mark.slow
-def test_train_record_respects_the_budget():
-    net, info = speedrun.train_record(budget=3, hidden=(32,), progress=False)
-    assert info["seconds"] < 3 + 1.5  # stops after the batch that crosses the budget
-    # a fraction of one epoch on a busy machine
-    assert 0 < info["epochs"] and info["test_acc"] > 0.7
+@pytest.mark.parametrize("augment", ["affine", "shift"])
+def test_train_record_respects_the_budget(augment, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the buffers go without /dev/shm
+    before = set(Path("/dev/shm").glob("bpcourse-record-*")) if Path("/dev/shm").is_dir() else set()
+    net, info = speedrun.train_record(budget=4, hidden=(32,), augment=augment, progress=False)
+    assert info["seconds"] < 4 + 1.5  # stops after the batch (or the wait) that crosses it
+    assert 0 < info["epochs"] and info["test_acc"] > 0.7 and info["augment"] == augment
+    assert 0 <= info["waited"] <= info["seconds"]
+    if augment == "affine":  # the second process distorted at least one epoch, then left
+        assert info["epochs"] > 1 and len(info["curve"]["test_acc"]) >= 2
+    if Path("/dev/shm").is_dir():
+        assert set(Path("/dev/shm").glob("bpcourse-record-*")) == before  # buffers removed
+    with pytest.raises(ValueError, match="augment must be one of"):
+        speedrun.train_record(budget=1, augment="elastic")
 
 
 @pytest.mark.slow
