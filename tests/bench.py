@@ -218,7 +218,8 @@ def records(seeds=(0, 1, 2)):
         each = ", ".join(f"{100 * i['test_acc']:.2f}%" for i in infos)
         print(f"{label}: test accuracy {100 * acc:.2f}% in {secs:.1f} s of training "
               f"(mean of {len(seeds)} seeds: {each}; hidden {infos[0]['hidden']}, "
-              f"shifts <= {infos[0]['max_shift']} px)")
+              f"augment {infos[0]['augment']}, waiting for it "
+              f"{statistics.mean(i['waited'] for i in infos):.1f} s)")
 
 
 if __name__ == "__main__":
