@@ -46,8 +46,10 @@ def test_distort_images_rotates_scales_and_shifts_about_the_centre():
 def test_train_record_respects_the_budget(augment, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the buffers go without /dev/shm
     before = set(Path("/dev/shm").glob("bpcourse-record-*")) if Path("/dev/shm").is_dir() else set()
-    net, info = speedrun.train_record(budget=4, hidden=(32,), augment=augment, progress=False)
-    assert info["seconds"] < 4 + 1.5  # stops after the batch (or the wait) that crosses it
+    # 8 s: the second process loads MNIST and distorts 60,000 images (~2.5 s) before its first
+    # epoch is ready, and the small network trains an epoch in well under a second.
+    net, info = speedrun.train_record(budget=8, hidden=(32,), augment=augment, progress=False)
+    assert info["seconds"] < 8 + 1.5  # stops after the batch (or the wait) that crosses it
     assert 0 < info["epochs"] and info["test_acc"] > 0.7 and info["augment"] == augment
     assert 0 <= info["waited"] <= info["seconds"]
     if augment == "affine":  # the second process distorted at least one epoch, then left
