@@ -17,9 +17,11 @@ import inspect
 import json
 import math
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -117,14 +119,24 @@ class _Distorter:
         self._send(0)
         self._send(1)  # fill both buffers
         self.next = 0
+        # Its "ready" lines, read by a thread, so that a wait can end with the budget.
+        self.ready = queue.Queue()
+        threading.Thread(target=lambda: [self.ready.put(line) for line in self.proc.stdout],
+                         daemon=True).start()
 
     def _send(self, msg):
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
 
-    def take(self):
-        """The next distorted epoch (waits until it is ready); valid until ``release``."""
-        line = self.proc.stdout.readline()
+    def take(self, timeout):
+        """The next distorted epoch, valid until ``release``; None if it is not ready within
+        ``timeout`` seconds."""
+        try:
+            line = self.ready.get(timeout=max(timeout, 0))
+        except queue.Empty:
+            if self.proc.poll() is None:
+                return None
+            line = ""
         if json.loads(line or "null") != self.next:
             raise RuntimeError(f"the distorting process stopped (exit code {self.proc.poll()})")
         return self.buffers[self.next % 2]
@@ -246,10 +258,10 @@ def _train_record(budget, hidden, lr, momentum, schedule, batch_size, augment, r
                 Xa = X
             else:
                 t = time.perf_counter()
-                Xa = distorter.take()
+                Xa = distorter.take(timeout=budget - state["spent"])
                 state["waited"] += time.perf_counter() - t
-                if state["spent"] + time.perf_counter() - state["t0"] >= budget:
-                    state["spent"] += time.perf_counter() - state["t0"]  # the wait used it up
+                if Xa is None:  # the budget ran out while waiting
+                    state["spent"] += time.perf_counter() - state["t0"]
                     break
             fit(net, (Xa, y), epochs=1, batch_size=batch_size, optimizer=opt,
                 seed=int(rng.integers(2**31)), progress=False, on_batch=on_batch)
