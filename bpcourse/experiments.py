@@ -294,8 +294,7 @@ def run(config, cache=True, progress=False, save_model=None, diverged="raise"):
     key = _key(c)
     if cache and save_model is None and (row := _RUNS.get(key)) is not None:
         if "diverged" in row and diverged == "raise":
-            d = row["diverged"]
-            raise train.Diverged(float(d["loss"]), d["epoch"], d["batch"], c["lr"])
+            raise _diverged(row)
         return row
     try:
         return _train_run(c, key, cache, progress, save_model)
@@ -406,36 +405,46 @@ def sweep(configs, base=None, seeds=(0,), cache=True, progress=True, diverged="r
             _train_in_workers(todo, missing, rows, n, cache, bar)
     finally:
         bar.close()
-    for i, row in enumerate(rows):  # every run is trained (and cached) before one raises
+    for row in rows:  # every run is trained (and cached) before one raises
         if "diverged" in row and diverged == "raise":
-            d = row["diverged"]
-            raise train.Diverged(float(d["loss"]), d["epoch"], d["batch"],
-                                 _normalise(todo[i])["lr"])
+            raise _diverged(row)
     return Table(rows)
+
+
+def _diverged(row):
+    """The ``train.Diverged`` a kept row of a diverging run stands for."""
+    d = row["diverged"]
+    return train.Diverged(float(d["loss"]), d["epoch"], d["batch"], row["lr"])
+
+
+def python_child(call):
+    """A ``python -c call`` process that can import this package, with text pipes to its
+    stdin and stdout: the workers of ``sweep`` and the record's distorting process
+    (``speedrun``) speak JSON lines over them. Not multiprocessing: its spawn re-imports the
+    caller's main script, which breaks scripts without a main guard."""
+    path = [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]
+    return subprocess.Popen([sys.executable, "-c", call], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))})
 
 
 def _train_in_workers(todo, missing, rows, n, cache, bar):
     """Train the missing runs in n worker processes, one run at a time each.
 
-    A worker is ``python -c "...; _worker()"``: JSON configurations in on stdin, JSON rows out
-    on stdout (the rows are what the cache stores anyway). Not multiprocessing: its spawn
-    re-imports the caller's main script, which breaks scripts without a main guard.
+    A worker (``python_child``) reads JSON configurations on stdin and writes JSON rows on
+    stdout (the rows are what the cache stores anyway).
     """
     share = max(1, threads.available() // n)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])])}
     jobs = queue.Queue()
-    for key, idx in missing.items():
-        jobs.put((key, idx))
+    for idx in missing.values():
+        jobs.put(idx)
 
     def serve():
-        proc = subprocess.Popen(
-            [sys.executable, "-c", f"from bpcourse.experiments import _worker; _worker({share})"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        proc = python_child(f"from bpcourse.experiments import _worker; _worker({share})")
         try:
             while True:
                 try:
-                    _, idx = jobs.get_nowait()
+                    idx = jobs.get_nowait()
                 except queue.Empty:
                     return
                 proc.stdin.write(json.dumps({"config": todo[idx[0]], "cache": cache}) + "\n")

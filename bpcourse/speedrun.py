@@ -29,7 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .experiments import RunCache
+from .experiments import RunCache, python_child
 from .mlp import MLP
 from .mnist import load_mnist
 from .optim import SGD
@@ -110,11 +110,7 @@ class _Distorter:
         self.dir = tempfile.TemporaryDirectory(prefix="bpcourse-record-", dir=shm)
         self.buffers = [np.lib.format.open_memmap(Path(self.dir.name) / f"{k}.npy", "w+",
                                                   dtype, shape) for k in (0, 1)]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from bpcourse.speedrun import _distort_loop; _distort_loop()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])})
+        self.proc = python_child("from bpcourse.speedrun import _distort_loop; _distort_loop()")
         self._send({"dir": self.dir.name, "dtype": dtype, "seed": seed, **ranges})
         self._send(0)
         self._send(1)  # fill both buffers
