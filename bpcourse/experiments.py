@@ -373,8 +373,9 @@ def sweep(configs, base=None, seeds=(0,), cache=True, progress=True, diverged="r
 
     Runs not in the cache are trained in ``workers`` processes at once (default: one per
     core the process may use, at most one per run), each limited to its share of the BLAS
-    threads. Most runs train on one thread (``bpcourse.threads``), so two processes on
-    two cores finish a sweep in about half the time. ``workers=1`` trains here, in order.
+    threads: on two cores one each, where the small products of mini-batch training lose
+    little (``bpcourse.threads``), so two processes finish a sweep in about half the time.
+    ``workers=1`` trains here, in order.
     The rows do not depend on where a run was trained, up to the rounding of a different
     number of BLAS threads.
     """

@@ -92,13 +92,14 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         epochs' ``val_loss`` and ``val_acc`` are None (for long runs whose validation curve
         is not needed epoch by epoch: an evaluation can cost more than a small epoch).
     threads : int or None
-        BLAS threads for the training steps. None chooses from the size of the products
-        (``bpcourse.threads``): one thread below 20 million multiply-adds per product (a
-        batch of 64 through 784-128-10 is 6.4 million), where two threads cost more than
-        they save and are several times slower while another program keeps a core busy;
-        every available thread above. Evaluating ``val`` chooses the same way for its own
-        size. Callbacks run with the thread pools as the caller left them.
-
+        BLAS threads for the training steps. None times the steps with one thread and with
+        every thread the caller allows, keeps the faster and checks again every 2 s
+        (``bpcourse.threads.Tuner``): two threads pay for large products on an idle
+        machine, and cost several times what they save while another program keeps a core
+        busy. Products below a million multiply-adds run on one thread untimed. Results
+        then agree between runs to rounding only (the thread counts split the sums
+        differently): pass a number for bit-for-bit equal runs. Evaluating ``val`` chooses
+        from the size of its products. Callbacks run with the training's thread limit.
     Returns
     -------
     history : dict of lists, one entry per epoch
@@ -139,17 +140,23 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
     bar = tqdm(total=epochs * n_batches, disable=not progress, unit="batch",
                desc=f"training {net.sizes}", leave=True)
     available = _threads.available()  # the caller's limit: never raised
-    if threads is None:
-        threads = _threads.blas_threads(net.sizes, min(batch_size, n), available)
+    if threads is not None:
+        choices = (threads,)
+    elif available > 1 and _threads.largest_product(net.sizes, min(batch_size, n)) \
+            >= _threads.SERIAL_MAX:
+        choices = (1, available)
+    else:
+        choices = (1,)
+    tuner = _threads.Tuner(choices)
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             order = rng.permutation(n)
             loss_sum, correct, seen, stop = 0.0, 0, 0, False
             # Overflow is detected below from the loss, with a message that says what to do.
-            with (_threads.limit(threads),
-                  np.errstate(over="ignore", invalid="ignore", divide="ignore")):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for b in range(n_batches):
+                    tuner.begin()
                     idx = order[b * batch_size:(b + 1) * batch_size]
                     Yb = Y[idx]
                     # The data were validated once, above: no checks per batch. A training
@@ -160,6 +167,7 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
                         raise Diverged(L, epoch, b + 1, getattr(optimizer, "lr", None))
                     grads = net.backward(Yb, check=False)
                     optimizer.step(net.params, grads)
+                    tuner.end()
                     loss_sum += L * len(idx)
                     correct += int(np.sum(_predicted(P) == y[idx]))
                     seen += len(idx)
@@ -186,6 +194,7 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
             if stop:
                 break
     finally:
+        tuner.close()
         bar.close()
         net.Z, net.A, net.masks = [], [], []
     return hist

@@ -143,7 +143,7 @@ def _blas_threads_now():
     return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
 
 
-def test_threads_are_chosen_from_the_product_sizes():
+def test_evaluation_threads_are_chosen_from_the_product_sizes():
     from bpcourse import threads
     assert threads.blas_threads([784, 128, 10], 64, 2) == 1       # 6.4 million multiply-adds
     assert threads.blas_threads([784, 128, 10], 10000, 2) == 2    # evaluation: 1 billion
@@ -152,21 +152,47 @@ def test_threads_are_chosen_from_the_product_sizes():
 
 
 @pytest.mark.parametrize(("sizes", "batch", "outer", "expected"), [
-    ([20, 16, 2], 8, None, 1),                 # small products: one thread
-    ([1000, 1000, 10], 64, None, "all"),       # 64 million multiply-adds: every thread
-    ([1000, 1000, 10], 64, 1, 1),              # ... but never above the caller's limit
+    ([20, 16, 2], 8, None, {1}),               # below a million multiply-adds: one, untimed
+    ([1000, 1000, 10], 64, None, "both"),      # 64 million: one and every thread are timed
+    ([1000, 1000, 10], 64, 1, {1}),            # ... but never above the caller's limit
 ])
 def test_fit_trains_with_the_chosen_threads_and_restores_them(sizes, batch, outer, expected):
     from threadpoolctl import threadpool_limits
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((2 * batch, sizes[0])), rng.integers(0, 2, 2 * batch)
+    X, y = rng.standard_normal((40 * batch, sizes[0])), rng.integers(0, 2, 40 * batch)
     seen = []
     with threadpool_limits(outer, user_api="blas"):
         before = _blas_threads_now()
         bp.fit(bp.MLP(sizes, seed=0), (X, y), epochs=1, batch_size=batch, progress=False,
                on_batch=lambda *a: seen.append(_blas_threads_now()))
         assert _blas_threads_now() == before  # restored after training
-    assert set(seen) == {before if expected == "all" else expected}
+    assert set(seen) == ({1, before} if expected == "both" else expected)
+
+
+@pytest.mark.parametrize("slow", [1, 2])
+def test_the_tuner_keeps_the_faster_count_and_follows_a_change(slow, monkeypatch):
+    """Steps that are slower with ``slow`` threads: the tuner settles on the other count,
+    and after the cost flips, the next trial moves it back."""
+    import time
+
+    from bpcourse import threads
+    monkeypatch.setattr(threads, "RETRIAL_SECONDS", 0.2)
+    monkeypatch.setattr(threads, "TRIAL_SECONDS", 0.01)
+    before = _blas_threads_now()
+
+    def run(tuner, slow, seconds):
+        t = time.perf_counter()
+        while time.perf_counter() - t < seconds:
+            tuner.begin()
+            time.sleep(0.002 if _blas_threads_now() == slow else 0.0002)
+            tuner.end()
+        return _blas_threads_now()
+
+    with threads.Tuner((1, 2)) as tuner:
+        assert run(tuner, slow, 0.3) == 3 - slow
+        assert run(tuner, 3 - slow, 0.6) == slow  # the load changed: it follows
+        assert tuner.steps[1] > 0 and tuner.steps[2] > 0
+    assert _blas_threads_now() == before
 
 
 def test_fit_threads_argument_fixes_the_count():
