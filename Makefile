@@ -53,7 +53,7 @@ lint: setup
 # the tests marked neither slow (training, nbgrader runs, the book) nor mnist (the real
 # data set); tests/conftest.py makes those hermetic (an empty data folder, no download).
 test: data lint
-	@start=$$(date +%s); $(BIN)/python -m pytest; rc=$$?; 	echo "full test suite took $$(( $$(date +%s) - start )) s"; exit $$rc
+	@start=$$(date +%s); $(BIN)/python -m pytest --durations=30; rc=$$?; 	echo "full test suite took $$(( $$(date +%s) - start )) s"; exit $$rc
 	@echo "tests done; screenshots of the book (if built) are in _build/screenshots/"
 
 test-fast: lint
