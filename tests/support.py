@@ -1,6 +1,7 @@
 """Helpers the tests (and the grading benchmark) share; not part of the package."""
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ from bpcourse.grading.driver import GRADING
 # The browser tests drive Debian's chromium with Playwright for Python (its own browser
 # download is never used); both may be missing, and then those tests are skipped.
 try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - in the dev extra
-    sync_playwright = None
+    sync_playwright = PlaywrightTimeout = None
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -30,6 +32,50 @@ def browser_marks(skipped):
 OFFLINE_PAGES = ["--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--allow-file-access-from-files",
                  "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]
+
+
+@contextmanager
+def offline_browser(executable=CHROMIUM):
+    """A headless chromium that reaches nothing but files; yields a page factory.
+
+    On top of chromium's dead network (OFFLINE_PAGES), each page aborts every request that
+    is not ``file://`` or ``data:``. Each page records its errors (uncaught exceptions and
+    console errors) in ``page.errors`` and every request it was refused in ``page.refused``.
+    """
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True,
+                                    args=OFFLINE_PAGES)
+        try:
+            ctx = browser.new_context(viewport={"width": 1200, "height": 1000})
+            ctx.set_default_timeout(30_000)
+
+            def new_page(url):
+                page = ctx.new_page()
+                page.errors, page.refused = [], []
+
+                def gate(route):
+                    url = route.request.url
+                    if url.startswith(("file://", "data:")):
+                        route.continue_()
+                    else:
+                        page.refused.append(url)
+                        route.abort()
+
+                page.route("**/*", gate)
+                page.on("pageerror", lambda e: page.errors.append(f"page error: {e}"))
+                page.on("console", lambda m: page.errors.append(
+                    f"console: {m.text} ({m.location.get('url', '')})"
+                    if m.location.get("url") else f"console: {m.text}")
+                    if m.type == "error" else None)
+                page.on("requestfailed", lambda r: page.refused.append(r.url)
+                        if not r.url.startswith(("file://", "data:")) else None)
+                page.goto(url)
+                page.wait_for_load_state("load")
+                return page
+
+            yield new_page
+        finally:
+            browser.close()
 
 # nbgrader records a hand-in time per submission; tests use one fixed time, so that
 # their gradebooks and CSVs do not depend on when they ran.

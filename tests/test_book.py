@@ -3,7 +3,9 @@
 ``test_book_builds`` rebuilds every page (``--all``: ``-W`` on an unchanged ``_build``
 re-reads nothing and so reports nothing) with the notebook execution cache kept, so only
 chapters whose code changed are re-executed. The browser tests then open each page of
-``_toc.yml`` in headless Chromium with the network blocked and check that
+``_toc.yml`` in one headless Chromium (Playwright, ``support.offline_browser``: the network
+cut, every request off the machine refused), wait until MathJax has typeset the page and the
+saved widget views have been drawn, and check in the DOM that
 
 * MathJax typeset the math (``mjx-container`` elements) and no raw TeX is left in the text,
 * every ``<img>`` points at a non-empty image (a data URI or a file in ``_build/html``),
@@ -13,22 +15,23 @@ chapters whose code changed are re-executed. The browser tests then open each pa
 * each chapter that is a notebook offers its executed notebook (.ipynb) for download.
 
 A full-page screenshot of each page is saved under
-``_build/screenshots/`` for a human to look at. Without Chromium the browser tests are skipped.
+``_build/screenshots/`` for a human to look at. Without Chromium (or Playwright) the browser
+tests are skipped.
 ``test_checker_catches_broken_page`` makes sure the checks can fail.
 """
 
 import base64
+import io
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from support import PlaywrightTimeout, offline_browser, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -39,13 +42,19 @@ _CANDIDATES = ([os.environ["CHROMIUM"]] if "CHROMIUM" in os.environ else
                [shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")])
 CHROMIUM = next((p for p in _CANDIDATES if p and Path(p).exists()), None)
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="headless Chromium not found (install Debian's `chromium`); browser checks skipped")
+    CHROMIUM is None or sync_playwright is None,
+    reason="headless Chromium (install Debian's `chromium`) or Playwright for Python not "
+           "found; browser checks skipped")
 
 # Pages that must carry interactive widgets (their saved views must render).
 WIDGET_PAGES = {"book/02-sigmoid-neuron", "book/08-toy-problems"}
 # Raw TeX that must not survive typesetting (in text outside code, scripts and math output).
 RAW_TEX = re.compile(r"\\frac|\$\$|\\begin\{|\\\(|\\\)|\\\[|\\\]|\\sigma|\\partial")
+# A saved ipywidgets view, as the build writes it into the page.
+WIDGET_VIEW = re.compile(r'type="application/vnd\.jupyter\.widget-view\+json"')
+# How long a page may take to draw its saved widget views (ms); past it, check_page says
+# which are missing.
+WIDGET_WAIT = 30_000
 
 
 def toc_pages():
@@ -150,34 +159,57 @@ def parse(html):
     return page
 
 
-def chromium(args, timeout=90):
-    with tempfile.TemporaryDirectory() as profile:
-        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", f"--user-data-dir={profile}",
-               # No network at all: every host resolves to nothing, every proxy is refused.
-               "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-               "--allow-file-access-from-files", "--virtual-time-budget=15000", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium for every page (a page factory, see support.offline_browser)."""
+    with offline_browser(CHROMIUM) as new_page:
+        yield new_page
 
 
-def render(path):
-    """The DOM of a local HTML file after its scripts ran (MathJax, widgets)."""
-    proc = chromium(["--dump-dom", path.as_uri()])
-    assert proc.returncode == 0, f"chromium failed on {path}:\n{proc.stderr[-2000:]}"
-    return proc.stdout
+def render(browser, path, shot=None, widget_wait=WIDGET_WAIT):
+    """The DOM of a local HTML file after its scripts ran (MathJax, widgets).
+
+    Waits for as many ``.jupyter-widgets`` elements as the file has saved widget views (at
+    most ``widget_wait`` ms, without failing: check_page counts them), then for MathJax 3's
+    first typesetting (``MathJax.startup.promise``) where MathJax loaded. A full-page
+    screenshot is saved to ``shot`` if given.
+    """
+    n_views = len(WIDGET_VIEW.findall(path.read_text(encoding="utf-8")))
+    page = browser(path.as_uri())
+    try:
+        if n_views:
+            try:
+                page.wait_for_function(
+                    "n => document.querySelectorAll('.jupyter-widgets').length >= n",
+                    arg=n_views, timeout=widget_wait)
+            except PlaywrightTimeout:
+                pass
+        # Until its script runs, window.MathJax is the page's configuration, with no startup:
+        # then MathJax never loaded, and check_page finds no <mjx-container>. A typesetting
+        # that fails or hangs is waited for no longer than the widgets.
+        page.evaluate("""ms => window.MathJax && MathJax.startup && MathJax.startup.promise
+            && Promise.race([MathJax.startup.promise.catch(() => null),
+                             new Promise(done => setTimeout(done, ms))]).then(() => null)""",
+                      widget_wait)
+        dom = page.content()
+        if shot:
+            screenshot(page, shot)
+    finally:
+        page.close()
+    return dom
 
 
-def screenshot(url, out, height=16000):
-    """A full-page screenshot: a tall window, then long blank stretches cut out."""
+def screenshot(page, out):
+    """A full-page screenshot, long blank stretches cut out."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    chromium([f"--screenshot={out}", f"--window-size=1200,{height}", "--hide-scrollbars", url])
+    png = page.screenshot(full_page=True)
+    out.write_bytes(png)
     try:
         import numpy as np
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib
         return
-    img = Image.open(out).convert("RGB")
+    img = Image.open(io.BytesIO(png)).convert("RGB")
     ink = np.asarray(img.convert("L"))[:, 250:].min(axis=1) < 245
     rows, last, blank = [], 0, 0
     for y, has_ink in enumerate(ink):
@@ -186,7 +218,8 @@ def screenshot(url, out, height=16000):
             rows.append(y)
             last = y if has_ink else last
     rows = [y for y in rows if y <= last + 40]
-    Image.fromarray(np.asarray(img)[rows]).save(out)
+    if len(rows) < img.height:  # re-encoding a tall page takes a second: only if cut
+        Image.fromarray(np.asarray(img)[rows]).save(out)
 
 
 def _image_ok(src, page_path, site):
@@ -225,8 +258,7 @@ def check_page(page_path, dom, site, widgets_required=False):
         if why:
             problems.append(why)
     # Widgets: every saved view must have rendered.
-    n_views = len(re.findall(r'type="application/vnd\.jupyter\.widget-view\+json"',
-                             page_path.read_text(encoding="utf-8")))
+    n_views = len(WIDGET_VIEW.findall(page_path.read_text(encoding="utf-8")))
     n_rendered = sum("jupyter-widgets" in c.split() for c in rendered.classes)
     if widgets_required and n_views == 0:
         problems.append("no saved widget view on a page that must have one")
@@ -257,14 +289,13 @@ def check_page(page_path, dom, site, widgets_required=False):
 @pytest.mark.browser
 @needs_chromium
 @pytest.mark.parametrize("page", PAGES)
-def test_page_renders_offline(built_book, page):
+def test_page_renders_offline(built_book, browser, page):
     """The page's math, images, widgets and links all work with no network."""
     proc, _ = built_book
     if proc.returncode:
         pytest.fail("the book did not build (see test_book_builds)")
     path = HTML / f"{page}.html"
-    dom = render(path)
-    screenshot(path.as_uri(), SHOTS / f"{page.replace('/', '_')}.png")
+    dom = render(browser, path, shot=SHOTS / f"{page.replace('/', '_')}.png")
     problems = check_page(path, dom, HTML, widgets_required=page in WIDGET_PAGES)
     if is_notebook(page) and "download-notebook-button" not in path.read_text("utf-8"):
         problems.append("no .ipynb in the download menu")
@@ -273,7 +304,7 @@ def test_page_renders_offline(built_book, page):
 
 @pytest.mark.browser
 @needs_chromium
-def test_checker_catches_broken_page(tmp_path):
+def test_checker_catches_broken_page(browser, tmp_path):
     """A page with raw TeX, a missing image, a dead link and an unrendered widget fails."""
     page = tmp_path / "broken.html"
     page.write_text(
@@ -282,7 +313,9 @@ def test_checker_catches_broken_page(tmp_path):
         '<a href="nowhere.html">dead</a><a href="#no-such-id">dead anchor</a>'
         '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "x"}</script>'
         '</body></html>', encoding="utf-8")
-    problems = "\n".join(check_page(page, render(page), tmp_path, widgets_required=True))
+    # Nothing on this page can draw its widget view: a short wait shows the same.
+    dom = render(browser, page, widget_wait=2_000)
+    problems = "\n".join(check_page(page, dom, tmp_path, widgets_required=True))
     for expected in ["no <mjx-container>", "raw TeX", "missing or empty image",
                      "broken link: nowhere.html", "broken anchor: #no-such-id",
                      "1 widget views saved but 0 rendered"]:

@@ -26,12 +26,11 @@ Chromium or Playwright is missing.
 import math
 import re
 import statistics
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import CHROMIUM, OFFLINE_PAGES, browser_marks, sync_playwright
+from support import browser_marks, offline_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -69,51 +68,7 @@ def site(built_book):
     return HTML
 
 
-# -- the browser -------------------------------------------------------------------------
-@contextmanager
-def offline_browser():
-    """A headless chromium that reaches nothing but files; yields a page factory.
-
-    Each page records its errors (uncaught exceptions and console errors) in
-    ``page.errors`` and every request it was refused in ``page.refused``.
-    """
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=OFFLINE_PAGES)
-        try:
-            ctx = browser.new_context(viewport={"width": 1200, "height": 1000})
-            ctx.set_default_timeout(30_000)
-
-            def new_page(url):
-                page = ctx.new_page()
-                page.errors, page.refused = [], []
-
-                def gate(route):
-                    url = route.request.url
-                    if url.startswith(("file://", "data:")):
-                        route.continue_()
-                    else:
-                        page.refused.append(url)
-                        route.abort()
-
-                page.route("**/*", gate)
-                page.on("pageerror", lambda e: page.errors.append(f"page error: {e}"))
-                page.on("console", lambda m: page.errors.append(
-                    f"console: {m.text} ({m.location.get('url', '')})"
-                    if m.location.get("url") else f"console: {m.text}")
-                    if m.type == "error" else None)
-                page.on("requestfailed", lambda r: page.refused.append(r.url)
-                        if not r.url.startswith(("file://", "data:")) else None)
-                page.goto(url)
-                page.wait_for_load_state("load")
-                return page
-
-            yield new_page
-        finally:
-            browser.close()
-
-
+# -- the browser (support.offline_browser) ----------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
     with offline_browser() as new_page:
