@@ -12,8 +12,8 @@ the caller allows, keeps the faster, and times them again every ``RETRIAL_SECOND
 load changes). Products below ``SERIAL_MAX`` run on one thread untimed (OpenBLAS splits
 none of them). Evaluation is one pass with nothing to time: ``blas_threads`` chooses from
 the size of its largest product (every allowed thread from ``PARALLEL_MIN``). Both set
-the limit only around their own products and never raise a limit the caller set: inside
-``threadpoolctl.threadpool_limits(1)`` they use one thread.
+the limit only while they run (restoring it after) and never raise a limit the caller set:
+inside ``threadpoolctl.threadpool_limits(1)`` they use one thread.
 
 Threads split the arithmetic differently, so results agree between thread counts only to
 rounding (about 1e-7 in float32 weights after an epoch): for bit-for-bit equal runs, fix
@@ -87,9 +87,9 @@ class Tuner:
     and ``end()`` after it; between the two the pools use the current choice. A trial runs
     each choice for one untimed step, then for ``TRIAL_SECONDS`` and ``TRIAL_STEPS`` steps
     at least, and keeps the one of the smallest mean step time; a new trial starts
-    ``RETRIAL_SECONDS`` after. Time outside the steps
-    (evaluation, callbacks between them) is not counted. ``close()`` restores the limits
-    the caller had. ``steps`` counts the steps run with each choice.
+    ``RETRIAL_SECONDS`` after. Time outside the steps (evaluation, callbacks between them)
+    is not counted. ``close()`` restores the limits the caller had. ``steps`` counts the
+    steps run with each choice.
     """
 
     def __init__(self, choices):
