@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from threadpoolctl import ThreadpoolController
 
 __all__ = ["PARALLEL_MIN", "RETRIAL_SECONDS", "SERIAL_MAX", "Tuner", "available",
-           "blas_threads", "limit", "largest_product"]
+           "blas_threads", "limit", "largest_product", "training_choices"]
 
 # Multiply-adds in the largest product from which two threads paid on an idle 2-core machine
 # (784-128-10: 16 % faster at batch 256, 33 % at 4096; 784-800-10: 16 % at batch 32).
@@ -71,6 +71,15 @@ def blas_threads(sizes, batch_size, available_threads=None):
     if largest_product(sizes, batch_size) < PARALLEL_MIN:
         return 1
     return available() if available_threads is None else available_threads
+
+
+def training_choices(sizes, batch_size, available_threads):
+    """The thread counts a ``Tuner`` times for training steps of ``batch_size`` rows:
+    ``(1, available_threads)``, or ``(1,)`` alone when only one thread is allowed or the
+    largest product is below ``SERIAL_MAX``."""
+    if available_threads > 1 and largest_product(sizes, batch_size) >= SERIAL_MAX:
+        return (1, available_threads)
+    return (1,)
 
 
 @contextmanager
@@ -133,11 +142,6 @@ class Tuner:
             else:
                 self._use(min(self._mean, key=self._mean.get))
                 self._next_trial = t1 + RETRIAL_SECONDS
-
-    @property
-    def threads(self):
-        """The thread count in use now."""
-        return self._current
 
     def close(self):
         self._original.restore_original_limits()

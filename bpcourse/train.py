@@ -100,6 +100,7 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
         then agree between runs to rounding only (the thread counts split the sums
         differently): pass a number for bit-for-bit equal runs. Evaluating ``val`` chooses
         from the size of its products. Callbacks run with the training's thread limit.
+
     Returns
     -------
     history : dict of lists, one entry per epoch
@@ -140,14 +141,8 @@ def fit(net, train, val=None, epochs=10, batch_size=64, optimizer=None, seed=0,
     bar = tqdm(total=epochs * n_batches, disable=not progress, unit="batch",
                desc=f"training {net.sizes}", leave=True)
     available = _threads.available()  # the caller's limit: never raised
-    if threads is not None:
-        choices = (threads,)
-    elif available > 1 and _threads.largest_product(net.sizes, min(batch_size, n)) \
-            >= _threads.SERIAL_MAX:
-        choices = (1, available)
-    else:
-        choices = (1,)
-    tuner = _threads.Tuner(choices)
+    tuner = _threads.Tuner((threads,) if threads is not None else
+                           _threads.training_choices(net.sizes, min(batch_size, n), available))
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()

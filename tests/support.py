@@ -1,5 +1,6 @@
 """Helpers the tests (and the grading benchmark) share; not part of the package."""
 
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,16 +16,22 @@ try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - in the dev extra
     sync_playwright = PlaywrightTimeout = None
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# $CHROMIUM picks the browser (a path that does not exist skips the browser tests).
+_CANDIDATES = ([os.environ["CHROMIUM"]] if "CHROMIUM" in os.environ else
+               [shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")])
+CHROMIUM = next((p for p in _CANDIDATES if p and Path(p).exists()), None)
+
+
+def needs_browser(skipped):
+    """Skip (saying ``skipped``) where chromium or Playwright is missing."""
+    return pytest.mark.skipif(CHROMIUM is None or sync_playwright is None,
+                              reason="headless Chromium (Debian's `chromium`) or Playwright "
+                                     f"for Python not found; {skipped}")
 
 
 def browser_marks(skipped):
-    """The marks of a browser test module: slow, browser, skipped (saying ``skipped``)
-    where chromium or Playwright is missing."""
-    return [pytest.mark.slow, pytest.mark.browser,
-            pytest.mark.skipif(CHROMIUM is None or sync_playwright is None,
-                               reason="headless Chromium (Debian's `chromium`) or Playwright "
-                                      f"for Python not found; {skipped}")]
+    """The marks of a browser test module: slow, browser, ``needs_browser(skipped)``."""
+    return [pytest.mark.slow, pytest.mark.browser, needs_browser(skipped)]
 
 
 # The book's pages are opened by file:// with no network: every host name unresolvable and

@@ -22,29 +22,20 @@ tests are skipped.
 
 import base64
 import io
-import os
 import re
-import shutil
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from support import PlaywrightTimeout, offline_browser, sync_playwright
+from support import PlaywrightTimeout, needs_browser, offline_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 BIN = Path(sys.executable).parent
-# $CHROMIUM picks the browser (a path that does not exist skips the browser tests).
-_CANDIDATES = ([os.environ["CHROMIUM"]] if "CHROMIUM" in os.environ else
-               [shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")])
-CHROMIUM = next((p for p in _CANDIDATES if p and Path(p).exists()), None)
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None or sync_playwright is None,
-    reason="headless Chromium (install Debian's `chromium`) or Playwright for Python not "
-           "found; browser checks skipped")
+needs_chromium = needs_browser("browser checks skipped")
 
 # Pages that must carry interactive widgets (their saved views must render).
 WIDGET_PAGES = {"book/02-sigmoid-neuron", "book/08-toy-problems"}
@@ -162,7 +153,7 @@ def parse(html):
 @pytest.fixture(scope="module")
 def browser():
     """One headless chromium for every page (a page factory, see support.offline_browser)."""
-    with offline_browser(CHROMIUM) as new_page:
+    with offline_browser() as new_page:
         yield new_page
 
 

@@ -176,6 +176,8 @@ def test_the_tuner_keeps_the_faster_count_and_follows_a_change(slow, monkeypatch
     import time
 
     from bpcourse import threads
+    if threads.available() < 2:
+        pytest.skip("OpenBLAS has one thread here: there is nothing to choose")
     monkeypatch.setattr(threads, "RETRIAL_SECONDS", 0.2)
     monkeypatch.setattr(threads, "TRIAL_SECONDS", 0.01)
     before = _blas_threads_now()
