@@ -11,6 +11,7 @@ and seconds per epoch. See chapters 10-16.
 """
 
 import ast
+import atexit
 import functools
 import hashlib
 import html
@@ -21,10 +22,11 @@ import queue
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from itertools import product
+from itertools import pairwise, product
 from pathlib import Path
 
 import numpy as np
@@ -375,7 +377,8 @@ def sweep(configs, base=None, seeds=(0,), cache=True, progress=True, diverged="r
     core the process may use, at most one per run), each limited to its share of the BLAS
     threads: on two cores one each, where the small products of mini-batch training lose
     little (``bpcourse.threads``), so two processes finish a sweep in about half the time.
-    ``workers=1`` trains here, in order.
+    The longest runs start first, and the workers stay for the next call (started again if
+    the environment changed). ``workers=1`` trains here, in order.
     The rows do not depend on where a run was trained, up to the rounding of a different
     number of BLAS threads.
     """
@@ -429,24 +432,75 @@ def python_child(call):
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))})
 
 
+def _cost(c):
+    """A rough measure of a run's training time: images seen x multiply-adds per image,
+    per-image steps (batch 1) counted three times (their overhead is per step)."""
+    sizes = [784, *c["hidden"], 10]
+    n = (c["train_size"] or 50_000) * (1.2 if c["train_on"] == "train+val" else 1)
+    per_image = sum(a * b for a, b in pairwise(sizes))
+    return c["epochs"] * n * per_image * (3 if c["batch_size"] == 1 else 1)
+
+
+# Idle sweep workers, kept for the life of this process: starting one (Python, numpy, the
+# package, MNIST) costs about a second and a book chapter calls sweep several times.
+_IDLE = []  # (signature, process)
+_IDLE_LOCK = threading.Lock()
+
+
+def _signature(share):
+    """What a worker was started with: its BLAS threads and this process's environment
+    (a changed $BPCOURSE_RUNS or $BPCOURSE_DATA must reach the worker)."""
+    return share, tuple(sorted(os.environ.items()))
+
+
+def _take_worker(share):
+    """An idle worker started like one would be now, or a new one."""
+    sig = _signature(share)
+    with _IDLE_LOCK:
+        while _IDLE:
+            s, proc = _IDLE.pop()
+            if s == sig and proc.poll() is None:
+                return proc
+            _stop_worker(proc)
+    return python_child(f"from bpcourse.experiments import _worker; _worker({share})")
+
+
+def _stop_worker(proc):
+    proc.stdin.close()  # the worker's loop ends at the end of its input
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@atexit.register
+def _stop_idle_workers():
+    with _IDLE_LOCK:
+        while _IDLE:
+            _stop_worker(_IDLE.pop()[1])
+
+
 def _train_in_workers(todo, missing, rows, n, cache, bar):
-    """Train the missing runs in n worker processes, one run at a time each.
+    """Train the missing runs in n worker processes, one run at a time each, the longest
+    first (so the last run to finish is a short one and no core waits long for it).
 
     A worker (``python_child``) reads JSON configurations on stdin and writes JSON rows on
-    stdout (the rows are what the cache stores anyway).
+    stdout (the rows are what the cache stores anyway). Workers are kept for the next call.
     """
     share = max(1, threads.available() // n)
     jobs = queue.Queue()
-    for idx in missing.values():
+    for idx in sorted(missing.values(), key=lambda idx: -_cost(_normalise(todo[idx[0]]))):
         jobs.put(idx)
 
     def serve():
-        proc = python_child(f"from bpcourse.experiments import _worker; _worker({share})")
+        proc, healthy = _take_worker(share), False
         try:
             while True:
                 try:
                     idx = jobs.get_nowait()
                 except queue.Empty:
+                    healthy = True
                     return
                 proc.stdin.write(json.dumps({"config": todo[idx[0]], "cache": cache}) + "\n")
                 proc.stdin.flush()
@@ -462,8 +516,11 @@ def _train_in_workers(todo, missing, rows, n, cache, bar):
                     rows[i] = reply["row"]
                 bar.update(len(idx))
         finally:
-            proc.stdin.close()
-            proc.wait()
+            if healthy:
+                with _IDLE_LOCK:
+                    _IDLE.append((_signature(share), proc))
+            else:
+                _stop_worker(proc)
 
     with ThreadPoolExecutor(n) as pool:
         for future in [pool.submit(serve) for _ in range(n)]:

@@ -264,3 +264,28 @@ def test_sweep_worker_errors_name_the_run(runs):
         ex.sweep([{"start_from": str(broken)}, {"start_from": str(broken), "lr": 0.2}],
                  base={"hidden": (16,), "train_size": 100, "epochs": 1}, progress=False,
                  workers=2)
+
+
+@pytest.mark.slow
+def test_sweep_workers_are_kept_and_follow_the_environment(runs, tmp_path, monkeypatch):
+    """One sweep's workers train the next sweep's runs; a changed $BPCOURSE_RUNS gets new
+    workers, which cache where the caller now looks."""
+    base = {"hidden": (8,), "train_size": 200, "epochs": 1}
+    ex.sweep([{"lr": 0.1}, {"lr": 0.2}], base=base, progress=False, workers=2)
+    first = {proc.pid for _, proc in ex._IDLE}
+    assert len(first) == 2
+    ex.sweep([{"lr": 0.3}, {"lr": 0.4}], base=base, progress=False, workers=2)
+    assert {proc.pid for _, proc in ex._IDLE} == first
+    monkeypatch.setenv("BPCOURSE_RUNS", str(tmp_path / "elsewhere"))
+    ex.sweep([{"lr": 0.3}, {"lr": 0.4}], base=base, progress=False, workers=2)
+    assert not first & {proc.pid for _, proc in ex._IDLE}
+    assert len(list((tmp_path / "elsewhere").glob("run-*.json"))) == 2
+
+
+def test_longest_runs_go_first():
+    """The order workers take runs in: more images, wider layers and batch 1 cost more."""
+    c = ex._normalise
+    assert ex._cost(c({"epochs": 10})) > ex._cost(c({"epochs": 2}))
+    assert ex._cost(c({"hidden": (650,)})) > ex._cost(c({"hidden": (128,)}))
+    assert ex._cost(c({"batch_size": 1})) > ex._cost(c({"batch_size": 64}))
+    assert ex._cost(c({"train_size": 3000})) < ex._cost(c({}))

@@ -98,6 +98,22 @@ def test_backward_is_gradient_of_the_mean_not_the_sum(rng):
         assert_allclose(g2[k], g[k], rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_example_takes_the_outer_product_path(rng, dtype):
+    # backward forms dW of a single example by broadcasting, not by a matrix product: the
+    # gradient checks out and equals that of the example twice (a batch of two, the product).
+    net = bp.MLP([4, 6, 3], activation="tanh", seed=2, dtype=dtype)
+    X, y = rng.standard_normal((1, 4)), np.array([1])
+    assert bp.gradcheck(net.copy(dtype=np.float64), X, y) <= 1e-7
+    net.forward(X)
+    g = net.backward(y)
+    net.forward(np.vstack([X, X]))
+    g2 = net.backward(np.concatenate([y, y]))
+    for k in g:
+        assert g[k].dtype == dtype and g[k].shape == net.params[k].shape
+        assert_allclose(g[k], g2[k], rtol=1e-6)
+
+
 @pytest.mark.parametrize("output,loss", [("sigmoid", "bce"), ("softmax", "cross_entropy")])
 def test_fused_pairs_finite_at_saturated_logits(output, loss):
     net = bp.MLP([2, 2], activation="relu", output=output, loss=loss, seed=0)
