@@ -52,12 +52,28 @@ lint: setup
 # Two tiers, both timed. `test` is the full suite (CI). `test-fast` is the edit-test loop:
 # the tests marked neither slow (training, nbgrader runs, the book) nor mnist (the real
 # data set); tests/conftest.py makes those hermetic (an empty data folder, no download).
+# Both run in two parts: the tests marked serial alone (the book build trains on both
+# cores; others time themselves), then the rest, which mostly wait on kernels, servers and
+# browsers, TEST_WORKERS at a time (2 on 2 cores: 3 was slower, and under its load a
+# hostile cell's memory limit was reached after its time limit). --dist loadfile
+# keeps a file on one worker, so its module fixtures (a graded course) are built once.
+# Either part failing, or selecting no test (pytest's exit 5), fails the target.
+TEST_WORKERS ?= 2
+# $(call in_two_parts,marks,pytest options,what): both parts of the tests with those marks.
+define in_two_parts
+@start=$$(date +%s); \
+$(BIN)/python -m pytest -m "serial$(if $(1), and $(1))" $(2); rc=$$?; \
+$(BIN)/python -m pytest -m "not serial$(if $(1), and $(1))" -n $(TEST_WORKERS) \
+	--dist loadfile $(2); rest=$$?; [ $$rc -ne 0 ] || rc=$$rest; \
+echo "$(3) took $$(( $$(date +%s) - start )) s"; exit $$rc
+endef
+
 test: data lint
-	@start=$$(date +%s); $(BIN)/python -m pytest --durations=30; rc=$$?; 	echo "full test suite took $$(( $$(date +%s) - start )) s"; exit $$rc
+	$(call in_two_parts,,--durations=30,full test suite)
 	@echo "tests done; screenshots of the book (if built) are in _build/screenshots/"
 
 test-fast: lint
-	@start=$$(date +%s); $(BIN)/python -m pytest -m "not slow and not mnist"; rc=$$?; 	echo "fast tests took $$(( $$(date +%s) - start )) s"; exit $$rc
+	$(call in_two_parts,not slow and not mnist,,fast tests)
 
 # Build the book: warnings (and so cell errors) fail it; execution is cached in _build.
 book: data vendor

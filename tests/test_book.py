@@ -36,6 +36,8 @@ HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 BIN = Path(sys.executable).parent
 needs_chromium = needs_browser("browser checks skipped")
+# The build trains networks on both cores and its chapters assert timings: run alone.
+pytestmark = pytest.mark.serial
 
 # Pages that must carry interactive widgets (their saved views must render).
 WIDGET_PAGES = {"book/02-sigmoid-neuron", "book/08-toy-problems"}

@@ -31,6 +31,8 @@ from pathlib import Path
 import pytest
 from test_book import HTML, PAGES
 
+pytestmark = pytest.mark.serial  # reads the pages test_book.py builds, after it
+
 # Numbers the text may type. Integers 0-12: the chapter numbers (and small counts such as
 # "layer 2" or "one to 4 hidden layers" written as digits); MNIST's constants; years.
 SMALL = {str(i) for i in range(13)}

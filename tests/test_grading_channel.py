@@ -201,7 +201,10 @@ def _raw(ch, frames):
     for f in frames:
         s.sendall(f)
     s.shutdown(socket.SHUT_WR)
-    s.recv(100)
+    # Read until the grader hangs up: it has then noted the junk and stored its verdict
+    # (its first reply, "isolates", comes before it reads the junk result).
+    while s.recv(100):
+        pass
     s.close()
 
 

@@ -42,6 +42,7 @@ def test_distort_images_rotates_scales_and_shifts_about_the_centre():
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # a wall-clock budget, and the affine run needs a free core
 @pytest.mark.parametrize("augment", ["affine", "shift"])
 def test_train_record_respects_the_budget(augment, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the buffers go without /dev/shm
