@@ -60,8 +60,10 @@ lint: setup
 # Either part failing, or selecting no test (pytest's exit 5), fails the target.
 TEST_WORKERS ?= 2
 # $(call in_two_parts,marks,pytest options,what): both parts of the tests with those marks.
+# Both parts share one book build (tests/conftest.py, built_book): part 1 builds, the page
+# checks in part 2 read its record.
 define in_two_parts
-@start=$$(date +%s); \
+@start=$$(date +%s); export BPCOURSE_BOOK_BUILD="$$start-$$$$"; \
 $(BIN)/python -m pytest -m "serial$(if $(1), and $(1))" $(2); rc=$$?; \
 $(BIN)/python -m pytest -m "not serial$(if $(1), and $(1))" -n $(TEST_WORKERS) \
 	--dist loadfile $(2); rest=$$?; [ $$rc -ne 0 ] || rc=$$rest; \

@@ -29,11 +29,21 @@ def rng():
 
 @pytest.fixture(scope="session")
 def built_book():
-    """Build the book once per session (all pages re-read, execution cache kept).
+    """Build the book once (all pages re-read, execution cache kept).
 
     Returns ``(completed process, seconds)``; tests/test_book.py checks the build and every
     page, the other book tests (quizzes, interactive figures) use the pages it built.
+
+    ``make test`` runs the build with the serial tests, then the page checks beside the
+    other tests in xdist workers: it sets $BPCOURSE_BOOK_BUILD to one id for both parts,
+    and a session (or worker) that finds the record of a build with that id and the same
+    sources reuses it. Without the variable every session builds. A lock lets one worker
+    build while the others wait.
     """
+    import fcntl
+    import hashlib
+    import json
+    import os
     import shutil
     import subprocess
     import sys
@@ -41,13 +51,37 @@ def built_book():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    shutil.rmtree(root / "_build" / "screenshots", ignore_errors=True)  # no stale screenshot
-    fetch = subprocess.run(["bash", str(root / "book/_scripts/fetch_js.sh")],
-                           capture_output=True, text=True)
-    if fetch.returncode:
-        pytest.fail(f"fetching MathJax/widget JS from npm failed:\n{fetch.stderr}")
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root), "--all", "-W",
-         "-n", "--keep-going"], capture_output=True, text=True, cwd=root)
-    return proc, time.perf_counter() - start
+    build_id = os.environ.get("BPCOURSE_BOOK_BUILD")
+    sources = hashlib.sha256()
+    for path in sorted([root / "_config.yml", root / "_toc.yml",
+                        *(p for d in ("book", "bpcourse") for p in (root / d).rglob("*")
+                          if p.is_file() and "_vendor" not in p.parts
+                          and "__pycache__" not in p.parts)]):
+        sources.update(f"{path.relative_to(root)}\0".encode() + path.read_bytes())
+    record = root / "_build" / "book-build.json"
+    record.parent.mkdir(exist_ok=True)
+    with open(root / "_build" / "book-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if build_id and record.exists():
+            done = json.loads(record.read_text())
+            if (done["id"], done["sources"]) == (build_id, sources.hexdigest()):
+                return (subprocess.CompletedProcess(done["args"], done["returncode"],
+                                                    done["stdout"], done["stderr"]),
+                        done["seconds"])
+        record.unlink(missing_ok=True)
+        shutil.rmtree(root / "_build" / "screenshots", ignore_errors=True)  # none stale
+        fetch = subprocess.run(["bash", str(root / "book/_scripts/fetch_js.sh")],
+                               capture_output=True, text=True)
+        if fetch.returncode:
+            pytest.fail(f"fetching MathJax/widget JS from npm failed:\n{fetch.stderr}")
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root), "--all",
+             "-W", "-n", "--keep-going"], capture_output=True, text=True, cwd=root)
+        seconds = time.perf_counter() - start
+        if build_id:
+            record.write_text(json.dumps({
+                "id": build_id, "sources": sources.hexdigest(), "args": proc.args,
+                "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
+                "seconds": seconds}))
+    return proc, seconds

@@ -36,8 +36,6 @@ HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 BIN = Path(sys.executable).parent
 needs_chromium = needs_browser("browser checks skipped")
-# The build trains networks on both cores and its chapters assert timings: run alone.
-pytestmark = pytest.mark.serial
 
 # Pages that must carry interactive widgets (their saved views must render).
 WIDGET_PAGES = {"book/02-sigmoid-neuron", "book/08-toy-problems"}
@@ -84,6 +82,7 @@ def is_notebook(page):
 # -- building: the session fixture `built_book` is in conftest.py (several files share it)
 
 @pytest.mark.slow
+@pytest.mark.serial  # it trains networks on both cores and its chapters assert timings
 def test_book_builds(built_book):
     """jupyter-book build -W -n --keep-going succeeds: no warning, no cell error."""
     proc, seconds = built_book

@@ -34,8 +34,7 @@ from support import browser_marks, offline_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-pytestmark = [*browser_marks("the interactive figures are not checked"),
-              pytest.mark.serial]  # uses built_book
+pytestmark = browser_marks("the interactive figures are not checked")
 
 # The pages with plotly figures, and the div ids of their figures (interactive.show).
 FIGURES = {"book/02-sigmoid-neuron": ["bp-ch02-neuron"],

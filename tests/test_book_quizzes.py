@@ -30,7 +30,7 @@ from support import CHROMIUM, OFFLINE_PAGES, browser_marks, sync_playwright
 from test_book import HTML, PAGES
 
 SHOTS = HTML.parent / "screenshots"
-pytestmark = [*browser_marks("the quiz checks skipped"), pytest.mark.serial]  # built_book
+pytestmark = browser_marks("the quiz checks skipped")
 
 # Every chapter: not the root page (the first of _toc.yml) nor the bibliography.
 CHAPTERS = [p for p in PAGES[1:] if Path(p).name != "references"]
