@@ -53,11 +53,12 @@ def built_book():
     root = Path(__file__).resolve().parents[1]
     build_id = os.environ.get("BPCOURSE_BOOK_BUILD")
     sources = hashlib.sha256()
-    for path in sorted([root / "_config.yml", root / "_toc.yml",
-                        *(p for d in ("book", "bpcourse") for p in (root / d).rglob("*")
-                          if p.is_file() and "_vendor" not in p.parts
-                          and "__pycache__" not in p.parts)]):
-        sources.update(f"{path.relative_to(root)}\0".encode() + path.read_bytes())
+    if build_id:  # only a shared build needs to know its sources
+        for path in sorted([root / "_config.yml", root / "_toc.yml",
+                            *(p for d in ("book", "bpcourse") for p in (root / d).rglob("*")
+                              if p.is_file() and "_vendor" not in p.parts
+                              and "__pycache__" not in p.parts)]):
+            sources.update(f"{path.relative_to(root)}\0".encode() + path.read_bytes())
     record = root / "_build" / "book-build.json"
     record.parent.mkdir(exist_ok=True)
     with open(root / "_build" / "book-build.lock", "w") as lock:
